@@ -1,0 +1,81 @@
+"""Gather facts: one probe per node per run, in parallel; cached for the run in one file.
+
+A node's facts are the probe's JSON document plus `reach`: whether we got it, why not,
+how long it took and how many remote executions it cost.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from pathlib import Path
+
+from . import remote, transport
+from .inventory import Cluster, Node
+
+PROBE_PYTHONS = ("/usr/bin/python3", "python3")
+
+
+def probe_command(node: Node) -> str:
+    """Run stdin with the first python3 found: the system's, else Miniconda's base."""
+    candidates = " ".join(shlex.quote(p) for p in (*PROBE_PYTHONS, f"{node.miniconda}/bin/python3"))
+    return (f'for p in {candidates}; do if command -v "$p" >/dev/null 2>&1; then '
+            f'exec "$p" -I -; fi; done; echo "no python3 on the node (tried {candidates})" >&2; '
+            "exit 127")
+
+
+def probe_script(node: Node) -> str:
+    args = {"miniconda": node.miniconda, "env_name": node.env_name,
+            "env_prefix": node.env_prefix, "workspace": node.workspace,
+            "runtime_script": remote.source("runtime.py"),
+            "runtime_timeout": max(10.0, node.command_timeout * 0.75)}
+    return f"ARGS = {json.dumps(args)}\n" + remote.source("probe.py")
+
+
+def gather_node(cluster: Cluster, node: Node) -> dict:
+    started = time.monotonic()
+    reach = {"ok": False, "reason": None, "executions": 0}
+    facts: dict = {}
+    conn = None
+    try:
+        conn = transport.connect(cluster, node)
+        done = conn.run(probe_command(node), node.command_timeout, stdin=probe_script(node))
+        reach["executions"] = conn.executions
+        facts, reach["reason"] = _parse(done)
+        reach["ok"] = reach["reason"] is None
+    except transport.Unreachable as exc:
+        reach["reason"] = f"unreachable: {exc}"
+    finally:
+        if conn is not None:
+            conn.close()
+    reach["seconds"] = round(time.monotonic() - started, 3)
+    return {**facts, "reach": reach}
+
+
+def _parse(done: transport.Result) -> tuple[dict, str | None]:
+    if done.timed_out:
+        return {}, f"probe timed out after {done.seconds:.0f} s (command_timeout)"
+    if done.rc != 0:
+        tail = (done.stderr.strip().splitlines() or [f"exit {done.rc}"])[-1]
+        return {}, f"probe failed (exit {done.rc}): {tail}"
+    try:
+        return json.loads(done.stdout), None
+    except ValueError:
+        return {}, f"probe printed no JSON: {done.stdout[:200]!r}"
+
+
+def gather(cluster: Cluster, nodes: list[Node]) -> dict[str, dict]:
+    """Facts of every node, probed in parallel (cluster.yaml's parallelism bounds it)."""
+    return transport.fan_out(nodes, lambda n: gather_node(cluster, n), cluster.parallelism)
+
+
+def save(facts: dict[str, dict], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(facts))
+    tmp.replace(path)
+
+
+def load(path: Path) -> dict[str, dict]:
+    return json.loads(path.read_text())

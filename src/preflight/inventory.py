@@ -1,0 +1,246 @@
+"""cluster.yaml: which nodes, how to reach them, and what each must have.
+
+    cluster: train-a
+    environment: environment.yml
+    defaults: {user: ubuntu, gpus: 8, ssh_config: ~/.ssh/config}
+    nodes:
+      - {name: head, role: master, address: 10.0.0.10}
+      - {name: "worker-[1-4]"}
+      - {name: worker-5, gpus: 7}     # per-node override; each node appears once
+
+Resolution order for a setting: the node's entry, then `defaults`, then ~/.ssh/config
+(for user, port, address, identity and proxy), then the built-in default.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Literal
+
+from ClusterShell.NodeSet import NodeSet, NodeSetParseError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from . import yamlpos
+from .errors import UserError
+
+
+class Settings(BaseModel):
+    """What a node entry may override; `defaults` holds the same keys for every node."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user: str | None = None
+    port: int | None = Field(None, ge=1, le=65535)
+    identity_file: str | None = None
+    proxy_jump: str | None = None
+    connect_timeout: float | None = Field(None, gt=0, le=600)
+    command_timeout: float | None = Field(None, gt=0, le=86400)
+    miniconda: str | None = None
+    env_name: str | None = None
+    workspace: str | None = None
+    gpus: int | None = Field(None, ge=0, le=64)
+
+
+class Defaults(Settings):
+    ssh_config: str | None = "~/.ssh/config"
+    known_hosts: str = "~/.ssh/known_hosts"
+    trust_new_host_keys: bool = False
+    parallelism: int = Field(32, ge=1, le=1024)
+
+
+class NodeEntry(Settings):
+    name: str
+    address: str | None = None
+    role: Literal["master", "worker"] = "worker"
+
+
+class ClusterFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cluster: str
+    environment: str = "environment.yml"
+    lock: str | None = None
+    defaults: Defaults = Defaults()
+    nodes: list[NodeEntry] = Field(min_length=1)
+
+
+BUILTIN = {"connect_timeout": 10.0, "command_timeout": 120.0, "miniconda": "/opt/miniconda",
+           "workspace": "/workspace/src", "gpus": 0}
+
+
+@dataclass(frozen=True)
+class Node:
+    """One node with every setting resolved (cluster.yaml entry > defaults > built-in)."""
+
+    name: str
+    role: str
+    address: str | None
+    user: str | None
+    port: int | None
+    identity_file: str | None
+    proxy_jump: str | None
+    connect_timeout: float
+    command_timeout: float
+    miniconda: str
+    env_name: str
+    workspace: str
+    gpus: int
+
+    @property
+    def env_prefix(self) -> str:
+        return f"{self.miniconda}/envs/{self.env_name}"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    name: str
+    path: Path
+    environment: Path
+    lock: Path | None
+    ssh_config: Path | None
+    known_hosts: Path
+    trust_new_host_keys: bool
+    parallelism: int
+    nodes: tuple[Node, ...]
+
+    def node(self, name: str) -> Node:
+        return next(n for n in self.nodes if n.name == name)
+
+    @property
+    def master(self) -> Node:
+        return next(n for n in self.nodes if n.role == "master")
+
+    def select(self, nodeset: str | None = None, role: str | None = None) -> list[Node]:
+        """Nodes in nodeset (ClusterShell syntax) with role, sorted by name as given."""
+        chosen = list(self.nodes)
+        if nodeset:
+            wanted = set(_expand(nodeset, "--nodes"))
+            unknown = sorted(wanted - {n.name for n in chosen})
+            if unknown:
+                msg = f"--nodes names {', '.join(unknown)}, not in {self.path}"
+                raise UserError(msg)
+            chosen = [n for n in chosen if n.name in wanted]
+        if role:
+            chosen = [n for n in chosen if n.role == role]
+        return chosen
+
+
+def load(path: str | Path) -> Cluster:
+    """Read and check cluster.yaml; a mistake raises UserError naming file and line."""
+    path = Path(path)
+    doc = yamlpos.load(path, "cluster")
+    if not isinstance(doc.data, dict):
+        raise UserError(f"{path}:1: expected a mapping with 'cluster' and 'nodes' keys")
+    try:
+        spec = ClusterFile.model_validate(doc.data)
+    except ValidationError as exc:
+        raise UserError(_explain(exc.errors()[0], doc)) from None
+    base = path.parent
+    env_path = _existing(base, spec.environment, doc, ("environment",), "environment")
+    lock = _existing(base, spec.lock, doc, ("lock",), "lock") if spec.lock else None
+    env_name = _env_name(env_path)
+    d = spec.defaults
+    return Cluster(
+        name=spec.cluster, path=path, environment=env_path, lock=lock,
+        ssh_config=_user_path(base, d.ssh_config) if d.ssh_config else None,
+        known_hosts=_user_path(base, d.known_hosts),
+        trust_new_host_keys=d.trust_new_host_keys, parallelism=d.parallelism,
+        nodes=_nodes(spec, doc, env_name))
+
+
+def _nodes(spec: ClusterFile, doc: yamlpos.Located, env_name: str) -> tuple[Node, ...]:
+    seen: dict[str, int] = {}
+    nodes = []
+    for index, entry in enumerate(spec.nodes):
+        where = doc.where(("nodes", index, "name"))
+        names = _expand(entry.name, where)
+        if len(names) > 1 and entry.address:
+            raise UserError(f"{where}: 'address' given for the range {entry.name}; "
+                            "give each node its own entry or resolve names via ssh_config")
+        for name in names:
+            if name in seen:
+                raise UserError(f"{where}: node '{name}' is listed twice "
+                                f"(first at line {seen[name]}); remove one")
+            seen[name] = doc.line(("nodes", index, "name"))
+            nodes.append(_resolve(name, entry, spec.defaults, env_name))
+    masters = [n.name for n in nodes if n.role == "master"]
+    if len(masters) > 1:
+        raise UserError(f"{doc.path}: more than one master ({', '.join(masters)}); "
+                        "torchrun needs exactly one")
+    if not masters:  # the first node leads the rendezvous unless told otherwise
+        nodes[0] = Node(**{**{f.name: getattr(nodes[0], f.name) for f in fields(Node)},
+                          "role": "master"})
+    return tuple(nodes)
+
+
+def _resolve(name: str, entry: NodeEntry, defaults: Defaults, env_name: str) -> Node:
+    def pick(key):
+        for source in (entry, defaults):
+            if getattr(source, key) is not None:
+                return getattr(source, key)
+        return BUILTIN.get(key)
+    keys = [f.name for f in fields(Node) if f.name not in ("name", "role", "address", "env_name")]
+    return Node(name=name, role=entry.role, address=entry.address,
+                env_name=pick("env_name") or env_name, **{k: pick(k) for k in keys})
+
+
+def _expand(pattern: str, where: str) -> list[str]:
+    try:
+        return list(NodeSet(pattern))
+    except (NodeSetParseError, ValueError) as exc:
+        msg = f"{where}: bad node range '{pattern}' ({exc}); write e.g. worker-[1-8]"
+        raise UserError(msg) from None
+
+
+def _explain(error: dict, doc: yamlpos.Located) -> str:
+    loc = tuple(error["loc"])
+    where = doc.where(loc)
+    key = ".".join(str(part) for part in loc)
+    owner = _owner(loc, doc.data)
+    if error["type"] == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        hint = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
+        tip = f" (did you mean '{hint[0]}'?)" if hint else \
+            f" (valid keys: {', '.join(model.model_fields)})"
+        return f"{where}: unknown key '{loc[-1]}'{owner}{tip}"
+    if error["type"] == "missing":
+        return f"{where}: '{loc[-1]}' is required{owner}"
+    found = error.get("input")
+    return f"{where}: {key}: {error['msg'].lower()}, got {found!r}{owner}"
+
+
+def _owner(loc: tuple, data: dict) -> str:
+    if len(loc) >= 2 and loc[0] == "nodes" and isinstance(loc[1], int):
+        entry = data["nodes"][loc[1]]
+        if isinstance(entry, dict) and "name" in entry:
+            return f" in node '{entry['name']}'"
+    return ""
+
+
+def _model_at(loc: tuple) -> type[BaseModel]:
+    if loc[:1] == ("defaults",):
+        return Defaults
+    if loc[:1] == ("nodes",):
+        return NodeEntry
+    return ClusterFile
+
+
+def _existing(base: Path, rel: str, doc, loc: tuple, what: str) -> Path:
+    path = _user_path(base, rel)
+    if not path.is_file():
+        raise UserError(f"{doc.where(loc)}: {what} file '{rel}' not found (looked at {path})")
+    return path
+
+
+def _user_path(base: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _env_name(env_path: Path) -> str:
+    doc = yamlpos.load(env_path, "environment")
+    if not isinstance(doc.data, dict) or not doc.data.get("name"):
+        raise UserError(f"{env_path}:1: environment file needs a 'name'")
+    return str(doc.data["name"])

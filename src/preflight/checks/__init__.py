@@ -1,0 +1,1 @@
+"""Checks: pure functions from facts (and expectations) to findings. No I/O here."""

@@ -1,0 +1,39 @@
+"""What a check reports: a difference between what a node should have and what it has."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One difference on one node. str() is the line ops read:
+
+    >>> str(Finding("worker-2", "env pins", "pytorch=2.0.1", "pytorch 2.0.2", "3 others: 2.0.1"))
+    'worker-2: env pins: expected pytorch=2.0.1, found pytorch 2.0.2 (3 others: 2.0.1)'
+    """
+
+    node: str
+    check: str
+    expected: str
+    found: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        tail = f" ({self.hint})" if self.hint else ""
+        return f"{self.node}: {self.check}: expected {self.expected}, found {self.found}{tail}"
+
+
+class CheckFailed(AssertionError):
+    """Raised by require(); carries every finding so reports can show them all."""
+
+    def __init__(self, findings: list[Finding]) -> None:
+        self.findings = list(findings)
+        super().__init__("\n".join(str(f) for f in self.findings))
+
+
+def require(findings: list[Finding]) -> None:
+    """Fail the calling test with all findings at once, or pass when there are none."""
+    __tracebackhide__ = True
+    if findings:
+        raise CheckFailed(findings)

@@ -1,0 +1,166 @@
+"""The pytest plugin: options, one parametrization over nodes, facts gathered once per run.
+
+Facts are gathered in the controlling process before xdist starts its workers (in
+pytest_configure); workers read the file. `--dist loadgroup` is not relied on: with
+pytest 9.2 it does not keep a group on one worker (pytest-xdist#1386).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from . import facts as facts_mod
+from . import inventory, report
+from .errors import UserError
+from .findings import CheckFailed
+
+FACTS_ENV = "PREFLIGHT_FACTS_FILE"
+CLUSTER = pytest.StashKey[inventory.Cluster]()
+NODES = pytest.StashKey[list]()
+FACTS = pytest.StashKey[dict]()
+MARKERS = {
+    "miniconda": "Miniconda install and layout",
+    "env": "conda environment pins, provenance and cross-node sameness",
+    "cuda": "torch runtime, GPUs, CUDA and driver",
+    "ssh": "SSH client and server configuration",
+    "nccl": "cross-node collective test (slow)",
+    "slow": "takes more than a few seconds",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("cluster", "cluster-preflight")
+    group.addoption("--cluster", default=None,
+                    help="cluster.yaml to check (default: ./cluster.yaml when running tests/)")
+    group.addoption("--nodes", default=None,
+                    help="check only these nodes, in ClusterShell syntax: worker-[1-4],head")
+    group.addoption("--role", choices=("master", "worker"), default=None,
+                    help="check only nodes with this role")
+    group.addoption("--trust-new-host-keys", action="store_true",
+                    help="accept and record host keys not yet in known_hosts (new cluster)")
+    group.addoption("--facts", default=None,
+                    help="use facts from this JSON file instead of probing the nodes")
+    group.addoption("--report-dir", default="reports",
+                    help="where facts.json and summary.md go (default: reports)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    path = _cluster_path(config)
+    if path is None:
+        return
+    try:
+        cluster = inventory.load(path)
+        if config.getoption("trust_new_host_keys"):
+            cluster = _with_trust(cluster)
+        nodes = _sorted(cluster.select(config.getoption("nodes"), config.getoption("role")))
+    except UserError as exc:
+        pytest.exit(str(exc), returncode=UserError.exit_code)
+    config.stash[CLUSTER] = cluster
+    config.stash[NODES] = nodes
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller has gathered
+        config.stash[FACTS] = facts_mod.load(Path(os.environ[FACTS_ENV]))
+        return
+    if config.option.collectonly:
+        return
+    config.stash[FACTS] = _facts_for_run(config, cluster, nodes)
+    config.pluginmanager.register(report.Collector(config, cluster, nodes), "preflight-report")
+
+
+def _facts_for_run(config: pytest.Config, cluster, nodes) -> dict:
+    replay = config.getoption("facts")
+    if replay:
+        return facts_mod.load(Path(replay))
+    gathered = facts_mod.gather(cluster, nodes)
+    path = Path(config.getoption("report_dir")) / "facts.json"
+    facts_mod.save(gathered, path)
+    os.environ[FACTS_ENV] = str(path.resolve())  # inherited by xdist workers
+    return gathered
+
+
+def _cluster_path(config: pytest.Config) -> Path | None:
+    """--cluster, or ./cluster.yaml when the run includes the suites in tests/."""
+    given = config.getoption("cluster")
+    if given:
+        return Path(given)
+    suites = (config.rootpath / "tests").resolve()
+    args = [Path(a.split("::")[0]).resolve() for a in config.args] or [suites]
+    if any(a == suites or suites in a.parents for a in args):
+        return config.rootpath / "cluster.yaml"
+    return None
+
+
+def _with_trust(cluster: inventory.Cluster) -> inventory.Cluster:
+    from dataclasses import replace
+    return replace(cluster, trust_new_host_keys=True)
+
+
+def _sorted(nodes: list) -> list:
+    def natural(node):
+        return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", node.name)]
+    return sorted(nodes, key=natural)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "node" not in metafunc.fixturenames:
+        return
+    if NODES not in metafunc.config.stash:
+        msg = "this suite checks a cluster: run it with --cluster cluster.yaml"
+        raise pytest.UsageError(msg)
+    nodes = metafunc.config.stash[NODES]
+    metafunc.parametrize("node", nodes, ids=[n.name for n in nodes])
+
+
+@pytest.fixture(scope="session")
+def cluster(pytestconfig: pytest.Config) -> inventory.Cluster:
+    return pytestconfig.stash[CLUSTER]
+
+
+@pytest.fixture(scope="session")
+def cluster_facts(pytestconfig: pytest.Config) -> dict[str, dict]:
+    """Facts of every selected node, reachable or not (check `reach`)."""
+    return pytestconfig.stash[FACTS]
+
+
+@pytest.fixture
+def facts(node, cluster_facts) -> dict:
+    """This node's facts; the test errors (never passes or skips) when there are none."""
+    found = cluster_facts.get(node.name)
+    if found is None:
+        pytest.fail(f"{node.name}: no facts were gathered for it", pytrace=False)
+    if not found["reach"]["ok"]:
+        pytest.fail(f"{node.name} {found['reach']['reason']}", pytrace=False)
+    return found
+
+
+@pytest.fixture
+def host(node, cluster):
+    """A testinfra host riding on our strict SSH transport, for testinfra-style checks."""
+    from . import testinfra_host
+    return testinfra_host.get(cluster, node)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Node, check, expected and found as JUnit properties; findings as the message.
+
+    JUnit takes properties from item.user_properties (copied into each report), so
+    they are set on the item before the report is made.
+    """
+    node = getattr(item, "callspec", None) and item.callspec.params.get("node")
+    if node is not None and call.when == "setup":
+        item.user_properties += [("node", node.name), ("check", item.originalname)]
+    failed = call.excinfo is not None and isinstance(call.excinfo.value, CheckFailed)
+    if failed:
+        found = call.excinfo.value.findings
+        item.user_properties += [("expected", "; ".join(f.expected for f in found)),
+                                 ("found", "; ".join(f.found for f in found))]
+    rep = yield
+    if failed:
+        rep.longrepr = str(call.excinfo.value)  # the findings are the whole message
+    return rep

@@ -1,0 +1,114 @@
+"""Reports for ops: a readable summary (summary.md) and JUnit grouped by node."""
+
+from __future__ import annotations
+
+import time
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+OUTCOMES = ("passed", "failed", "error", "skipped")
+
+
+class Collector:
+    """Registered in the controlling process only; sees every report, xdist or not."""
+
+    def __init__(self, config: pytest.Config, cluster, nodes: list) -> None:
+        self.config, self.cluster, self.nodes = config, cluster, nodes
+        self.results: list[dict] = []
+        self.started = time.time()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        outcome = _outcome(report)
+        if outcome is None:
+            return
+        props = dict(report.user_properties)
+        self.results.append({"id": report.nodeid.split("::")[-1], "outcome": outcome,
+                             "node": props.get("node", "-"), "message": _message(report)})
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        out = Path(self.config.getoption("report_dir"))
+        out.mkdir(parents=True, exist_ok=True)
+        text = summary(self.cluster.name, [n.name for n in self.nodes], self.results,
+                       time.time() - self.started)
+        (out / "summary.md").write_text(text)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        xml = getattr(config.option, "xmlpath", None)
+        if xml and Path(xml).exists():
+            group_junit_by_node(Path(xml), self.cluster.name)
+
+
+def _outcome(report: pytest.TestReport) -> str | None:
+    if report.when == "call":
+        return report.outcome
+    if report.failed:
+        return "error"
+    if report.skipped:
+        return "skipped"
+    return None
+
+
+def _message(report: pytest.TestReport) -> str:
+    if report.passed:
+        return ""
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return report.longrepr[2]
+    text = str(report.longrepr).strip()
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return "\n".join(lines[-20:]) if report.when == "call" and report.failed else (
+        lines[-1] if lines else "")
+
+
+def summary(cluster: str, nodes: list[str], results: list[dict], seconds: float) -> str:
+    """Markdown: verdict, a nodes-by-outcome table, then every failure as ops read it."""
+    per_node: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
+    for result in results:
+        per_node[result["node"]][result["outcome"]] += 1
+    bad = sorted((r for r in results if r["outcome"] in ("failed", "error")),
+                 key=lambda r: nodes.index(r["node"]) if r["node"] in nodes else len(nodes))
+    verdict = "PASS" if not bad else f"FAIL: {len(bad)} of {len(results)} checks"
+    lines = [f"# cluster-preflight: {cluster}", "",
+             f"**{verdict}** on {len(nodes)} nodes in {seconds:.1f} s", "",
+             "| node | " + " | ".join(OUTCOMES) + " |", "|---" * (len(OUTCOMES) + 1) + "|"]
+    for name in [*nodes, *sorted(set(per_node) - set(nodes))]:
+        counts = per_node[name]
+        lines.append(f"| {name} | " + " | ".join(str(counts[o]) for o in OUTCOMES) + " |")
+    if bad:
+        lines += ["", "## Failures", ""]
+        for result in bad:
+            message = result["message"].replace("\n", "\n    ")
+            lines.append(f"- `{result['id']}` ({result['outcome']}):\n    {message}")
+    skipped = [r for r in results if r["outcome"] == "skipped"]
+    if skipped:
+        lines += ["", "## Skipped", ""]
+        lines += [f"- `{r['id']}`: {r['message']}" for r in skipped]
+    return "\n".join(lines) + "\n"
+
+
+def group_junit_by_node(path: Path, cluster: str) -> None:
+    """Rewrite pytest's JUnit so each node is one <testsuite> named cluster:node."""
+    tree = ET.parse(path)
+    root = tree.getroot()
+    suites = root.findall("testsuite") if root.tag == "testsuites" else [root]
+    cases = [case for suite in suites for case in suite.findall("testcase")]
+    by_node: dict[str, list] = defaultdict(list)
+    for case in cases:
+        node = next((p.get("value") for p in case.iter("property") if p.get("name") == "node"),
+                    "cluster")
+        by_node[node].append(case)
+    out = ET.Element("testsuites", name=cluster)
+    for node, members in by_node.items():
+        suite = ET.SubElement(out, "testsuite", name=f"{cluster}:{node}")
+        counts = {"tests": len(members), "failures": 0, "errors": 0, "skipped": 0}
+        for case in members:
+            counts["failures"] += case.find("failure") is not None
+            counts["errors"] += case.find("error") is not None
+            counts["skipped"] += case.find("skipped") is not None
+            suite.append(case)
+        for key, value in counts.items():
+            suite.set(key, str(value))
+        suite.set("time", f"{sum(float(c.get('time', 0)) for c in members):.3f}")
+    ET.ElementTree(out).write(path, encoding="utf-8", xml_declaration=True)

@@ -1,0 +1,41 @@
+"""A testinfra `host` whose commands travel over our strict, bounded SSH connection.
+
+    def test_ntp_running(host):
+        assert host.service("chrony").is_running
+"""
+
+from __future__ import annotations
+
+import functools
+
+from . import transport
+from .inventory import Cluster, Node
+
+
+@functools.cache
+def get(cluster: Cluster, node: Node):
+    try:
+        import testinfra
+        from testinfra.backend.paramiko import ParamikoBackend
+    except ImportError as exc:
+        msg = "the `host` fixture needs pytest-testinfra: pip install pytest-testinfra"
+        raise RuntimeError(msg) from exc
+
+    class Backend(ParamikoBackend):
+        """testinfra's backend with its client replaced by ours (host keys checked)."""
+
+        @property
+        def client(self):
+            return self._connection().client
+
+        @client.deleter
+        def client(self):  # testinfra drops a broken client this way; reconnect next time
+            self._conn = None
+
+        def _connection(self):
+            if getattr(self, "_conn", None) is None:
+                self._conn = transport.connect(cluster, node)
+            return self._conn
+
+    backend = Backend(node.name, timeout=int(node.command_timeout))
+    return testinfra.host.Host(backend)

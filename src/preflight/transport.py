@@ -6,6 +6,7 @@ and leaves remote work running after a timeout; this module does none of that.
 
 from __future__ import annotations
 
+import logging
 import math
 import select
 import shlex
@@ -20,7 +21,13 @@ import paramiko
 from . import sshconfig
 from .inventory import Cluster, Node
 
-GRACE_S = 3.0  # after the remote `timeout` should have fired, stop waiting for it
+GRACE_S = 3.0
+# What paramiko says when TCP connects but the SSH banner or key exchange never comes.
+HANDSHAKE_STALLED = ("banner", "No existing session", "Negotiation timed out")  # after the remote `timeout` should have fired, stop waiting for it
+
+
+# paramiko logs handshake failures with tracebacks; we report each as one line instead.
+logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 
 
 class Unreachable(Exception):
@@ -188,6 +195,10 @@ def _open(cluster: Cluster, target: Target, depth: int) -> Connection:
     except (paramiko.SSHException, OSError, EOFError) as exc:
         _close_quietly(jump)
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        if any(sign in reason for sign in HANDSHAKE_STALLED):
+            raise Unreachable(f"SSH handshake with {target.hostname}:{target.port} timed out "
+                              f"after {target.connect_timeout:g} s: the port accepts but sshd "
+                              "does not answer (hung, overloaded or not sshd)") from None
         raise Unreachable(f"cannot connect to {target.hostname}:{target.port}: {reason}") \
             from None
 

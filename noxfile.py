@@ -1,0 +1,63 @@
+"""cluster-preflight sessions: `nox -l` lists them."""
+
+from __future__ import annotations
+
+import nox
+
+nox.needs_version = ">=2024.3.2"
+nox.options.sessions = ["check"]
+nox.options.reuse_existing_virtualenvs = True
+
+REPORTS = "reports"
+SIM = ["python", "-m", "simcluster"]
+
+
+def _install(session: nox.Session, extra: str = "") -> None:
+    session.install("-e", f".{extra}")
+
+
+def _pytest_cluster(session: nox.Session, cluster: str, *args: str, **kw) -> None:
+    session.run("pytest", "tests", "--rootdir", ".", f"--cluster={cluster}", "-n", "auto",
+                f"--junitxml={REPORTS}/junit.xml", *args, *session.posargs, **kw)
+
+
+@nox.session
+def check(session: nox.Session) -> None:
+    """Run every check on every node of cluster.yaml; JUnit and summary into reports/."""
+    _install(session)
+    _pytest_cluster(session, "cluster.yaml")
+
+
+@nox.session(default=False)
+def demo(session: nox.Session) -> None:
+    """Start a 4-node simulated cluster, check it, show the summary, tear it down."""
+    _install(session, "[simcluster]")
+    session.run(*SIM, "up", "--nodes", "4")
+    try:
+        _pytest_cluster(session, "cluster.yaml", success_codes=[0, 1])
+    finally:
+        session.run(*SIM, "down")
+    session.log(open(f"{REPORTS}/summary.md").read())
+
+
+@nox.session
+def selftest(session: nox.Session) -> None:
+    """The harness's own tests: unit tests, then the real suites on a simulated cluster."""
+    _install(session, "[dev]")
+    session.run("pytest", "selftest", "--rootdir", ".", f"--junitxml={REPORTS}/selftest.xml",
+                *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff over the library, the suites, the test bed and the selftests."""
+    session.install("ruff")
+    session.run("ruff", "check", "src", "tests", "fixtures", "selftest", "noxfile.py",
+                *session.posargs)
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Measure the test bed and the harness; JSON into reports/bench/."""
+    _install(session, "[dev]")
+    session.run("python", "-m", "selftest.bench", *session.posargs)

@@ -1,0 +1,1 @@
+pytest_plugins = ["simcluster.pytest_plugin"]

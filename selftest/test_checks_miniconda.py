@@ -1,0 +1,62 @@
+"""Miniconda checks on synthetic facts: each one can fail, and says node/expected/found."""
+
+import copy
+
+import pytest
+
+from preflight.checks import miniconda
+from preflight.inventory import Node
+
+NODE = Node(name="w1", role="worker", address=None, user="root", port=None,
+            identity_file=None, proxy_jump=None, connect_timeout=5, command_timeout=60,
+            miniconda="/opt/miniconda", env_name="dist", workspace="/workspace/src", gpus=0)
+DIR = {"exists": True, "kind": "dir", "mode": 0o755, "uid": 0, "owner": "root"}
+HEALTHY = {
+    "node": {"uid": 0, "user": "root"},
+    "miniconda": {
+        "root": DIR, "world_writable": [],
+        "layout": {rel: {"exists": True} for rel in miniconda.LAYOUT},
+        "base_python": {"runs": True, "version": "3.11.7", "error": ""},
+        "conda_sh": {"rc": 0, "stdout": "conda\n", "stderr": ""},
+    },
+    "env": {"root": DIR, "world_writable": [], "conda": []},
+    "runtime": {"python": "3.11.7", "ok": True},
+    "probe_errors": {},
+}
+CHECKS = [miniconda.prefix_exists, miniconda.layout, miniconda.base_python_runs,
+          miniconda.env_exists, miniconda.env_python_runs, miniconda.permissions,
+          miniconda.conda_sh_sources]
+
+
+def broken(path: str, value):
+    facts = copy.deepcopy(HEALTHY)
+    *parents, last = path.split(".")
+    target = facts
+    for key in parents:
+        target = target[key]
+    target[last] = value
+    return facts
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
+def test_healthy_facts_pass(check):
+    assert check(NODE, HEALTHY) == []
+
+
+@pytest.mark.parametrize(("check", "path", "value", "found"), [
+    (miniconda.prefix_exists, "miniconda.root", {"exists": False}, "nothing there"),
+    (miniconda.layout, "miniconda.layout.condabin/conda", {"exists": False}, "missing"),
+    (miniconda.base_python_runs, "miniconda.base_python",
+     {"runs": False, "error": "error while loading shared libraries"}, "shared libraries"),
+    (miniconda.env_exists, "env.root", {"exists": False}, "no such folder"),
+    (miniconda.env_python_runs, "runtime", {"ok": False, "error": "exit 139"}, "exit 139"),
+    (miniconda.permissions, "miniconda.world_writable", ["/opt/miniconda/bin"], "o+w"),
+    (miniconda.permissions, "env.root", {**DIR, "uid": 1234, "owner": "bob"}, "owner bob"),
+    (miniconda.conda_sh_sources, "miniconda.conda_sh",
+     {"rc": 1, "stdout": "", "stderr": "conda.sh: line 3: syntax error"}, "syntax error"),
+])
+def test_each_check_can_fail(check, path, value, found):
+    findings = check(NODE, broken(path, value))
+    assert findings
+    assert all(f.node == "w1" and f.expected for f in findings)
+    assert found in str(findings[0])

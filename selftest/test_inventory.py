@@ -1,0 +1,115 @@
+"""cluster.yaml: resolution of settings, node ranges, and one-line errors with file:line."""
+
+import textwrap
+
+import pytest
+
+from preflight import inventory
+from preflight.errors import UserError
+
+ENV = "name: pytorch-dist\ndependencies: [python=3.11]\n"
+
+
+def write(tmp_path, text, env=ENV):
+    (tmp_path / "environment.yml").write_text(env)
+    path = tmp_path / "cluster.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def error_of(path) -> str:
+    with pytest.raises(UserError) as caught:
+        inventory.load(path)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def test_ranges_defaults_and_overrides(tmp_path):
+    path = write(tmp_path, """
+        cluster: a
+        defaults: {user: ubuntu, gpus: 8}
+        nodes:
+          - {name: head, role: master, address: 10.0.0.1}
+          - {name: "worker-[1-3]"}
+          - {name: worker-4, gpus: 7, user: ops}
+    """)
+    cluster = inventory.load(path)
+    assert [n.name for n in cluster.nodes] == ["head", "worker-1", "worker-2", "worker-3",
+                                               "worker-4"]
+    assert cluster.master.name == "head"
+    assert cluster.node("worker-2").gpus == 8
+    assert cluster.node("worker-4").gpus == 7
+    assert cluster.node("worker-4").user == "ops"
+    assert cluster.node("worker-1").env_prefix == "/opt/miniconda/envs/pytorch-dist"
+    assert cluster.node("worker-1").connect_timeout == 10.0
+
+
+def test_first_node_is_master_when_none_is_named(tmp_path):
+    cluster = inventory.load(write(tmp_path, "cluster: a\nnodes: [{name: 'n[1-2]'}]\n"))
+    assert cluster.master.name == "n1"
+
+
+def test_select_by_nodeset_and_role(tmp_path):
+    cluster = inventory.load(write(tmp_path, "cluster: a\nnodes: [{name: 'w[1-6]'}]\n"))
+    assert [n.name for n in cluster.select("w[2-3],w5")] == ["w2", "w3", "w5"]
+    assert [n.name for n in cluster.select(role="master")] == ["w1"]
+    with pytest.raises(UserError, match="w9"):
+        cluster.select("w9")
+
+
+def test_unknown_key_names_line_node_and_suggestion(tmp_path):
+    path = write(tmp_path, """\
+        cluster: a
+        nodes:
+          - name: worker-1
+            addres: 10.0.0.1
+    """)
+    assert error_of(path) == (f"{path}:4: unknown key 'addres' in node 'worker-1' "
+                              "(did you mean 'address'?)")
+
+
+def test_unknown_top_level_key(tmp_path):
+    path = write(tmp_path, "cluster: a\nnode: [{name: x}]\nnodes: [{name: y}]\n")
+    assert error_of(path) == f"{path}:2: unknown key 'node' (did you mean 'nodes'?)"
+
+
+def test_malformed_yaml(tmp_path):
+    path = write(tmp_path, "cluster: a\nnodes:\n  - name: [x\n")
+    assert error_of(path).startswith(f"{path}:4: malformed YAML")
+
+
+def test_wrong_type(tmp_path):
+    path = write(tmp_path, "cluster: a\ndefaults:\n  port: twenty-two\nnodes: [{name: x}]\n")
+    message = error_of(path)
+    assert message.startswith(f"{path}:3: defaults.port:")
+    assert "'twenty-two'" in message
+
+
+def test_duplicate_node(tmp_path):
+    path = write(tmp_path, "cluster: a\nnodes:\n  - name: 'w[1-3]'\n  - name: w2\n")
+    assert error_of(path) == f"{path}:4: node 'w2' is listed twice (first at line 3); remove one"
+
+
+def test_bad_range(tmp_path):
+    path = write(tmp_path, "cluster: a\nnodes:\n  - name: 'w[1-'\n")
+    assert error_of(path).startswith(f"{path}:3: bad node range 'w[1-'")
+
+
+def test_missing_cluster_file(tmp_path):
+    assert error_of(tmp_path / "nope.yaml") == f"{tmp_path / 'nope.yaml'}: no such cluster file"
+
+
+def test_missing_environment_file(tmp_path):
+    path = write(tmp_path, "cluster: a\nenvironment: envs/x.yml\nnodes: [{name: x}]\n")
+    assert error_of(path).startswith(f"{path}:2: environment file 'envs/x.yml' not found")
+
+
+def test_missing_required_key(tmp_path):
+    path = write(tmp_path, "nodes: [{name: x}]\n")
+    assert error_of(path) == f"{path}:1: 'cluster' is required"
+
+
+def test_two_masters(tmp_path):
+    path = write(tmp_path, "cluster: a\nnodes: [{name: 'w[1-2]', role: master}]\n")
+    assert "more than one master" in error_of(path)

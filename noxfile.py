@@ -37,7 +37,8 @@ def demo(session: nox.Session) -> None:
         _pytest_cluster(session, "cluster.yaml", success_codes=[0, 1])
     finally:
         session.run(*SIM, "down")
-    session.log(open(f"{REPORTS}/summary.md").read())
+    with open(f"{REPORTS}/summary.md") as summary:
+        session.log(summary.read())
 
 
 @nox.session

@@ -26,9 +26,9 @@ class Run:
 
 def run_suites(cluster_yaml: Path, tmp_path: Path, *args: str, timeout: float = 300) -> Run:
     junit = tmp_path / "junit.xml"
-    argv = [sys.executable, "-m", "pytest", "tests", "--rootdir", str(REPO), "-p", "no:cacheprovider",
-            f"--cluster={cluster_yaml}", f"--junitxml={junit}", f"--report-dir={tmp_path}",
-            "-q", *args]
+    argv = [sys.executable, "-m", "pytest", "tests", "--rootdir", str(REPO),
+            "-p", "no:cacheprovider", f"--cluster={cluster_yaml}", f"--junitxml={junit}",
+            f"--report-dir={tmp_path}", "-q", *args]
     started = time.monotonic()
     done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=timeout)
     seconds = time.monotonic() - started

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import paramiko
 import pytest
+from simcluster import cluster, layout, network
 
 from preflight import inventory, transport
-from simcluster import cluster, layout, network
 
 pytestmark = pytest.mark.simcluster
 ENV_PY = "/opt/miniconda/envs/pytorch-dist/bin/python"
@@ -76,7 +78,6 @@ def test_torchrun_gloo_allreduce_across_three_nodes(nodes):
                "--master-port 29500 --rdzv-conf timeout=60 train.py")
     conns = [transport.connect(nodes, nodes.node(f"node-{i}")) for i in (1, 2, 3)]
     try:
-        from concurrent.futures import ThreadPoolExecutor
         with ThreadPoolExecutor(3) as pool:
             results = list(pool.map(lambda i: conns[i].run(command.format(rank=i), 120),
                                     range(3)))
@@ -157,7 +158,7 @@ def test_fault_on_hardlinked_file_changes_one_node(nodes, sim):
 def leftovers() -> dict:
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    mounts = open("/proc/self/mountinfo").read()
+    mounts = Path("/proc/self/mountinfo").read_text()
     procs = subprocess.run(["pgrep", "-f", "sshd -D -e -f /etc/ssh/sshd_config"],
                            capture_output=True, text=True).stdout
     return {

@@ -28,10 +28,10 @@ def _expanded(path: Path, depth: int) -> str:
         if not match:
             out.append(line)
             continue
-        for pattern in match.group(1).split():
-            pattern = str(Path(pattern).expanduser())
-            if not Path(pattern).is_absolute():
-                pattern = str(Path("~/.ssh").expanduser() / pattern)
-            for included in sorted(glob.glob(pattern)):
+        for word in match.group(1).split():
+            pattern = Path(word).expanduser()
+            if not pattern.is_absolute():
+                pattern = Path("~/.ssh").expanduser() / pattern
+            for included in sorted(glob.glob(str(pattern))):
                 out.append(_expanded(Path(included), depth + 1))
     return "".join(out)

@@ -21,9 +21,9 @@ import paramiko
 from . import sshconfig
 from .inventory import Cluster, Node
 
-GRACE_S = 3.0
+GRACE_S = 3.0  # after the remote `timeout` should have fired, stop waiting for it
 # What paramiko says when TCP connects but the SSH banner or key exchange never comes.
-HANDSHAKE_STALLED = ("banner", "No existing session", "Negotiation timed out")  # after the remote `timeout` should have fired, stop waiting for it
+HANDSHAKE_STALLED = ("banner", "No existing session", "Negotiation timed out")
 
 
 # paramiko logs handshake failures with tracebacks; we report each as one line instead.
@@ -178,7 +178,7 @@ def _open(cluster: Cluster, target: Target, depth: int) -> Connection:
     except Unreachable:
         _close_quietly(jump)
         raise
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         _close_quietly(jump)
         raise Unreachable(f"timed out after {target.connect_timeout:g} s connecting to "
                           f"{target.hostname}:{target.port}") from None

@@ -19,28 +19,32 @@ PROBE_PYTHONS = ("/usr/bin/python3", "python3")
 
 def probe_command(node: Node) -> str:
     """Run stdin with the first python3 found: the system's, else Miniconda's base."""
-    candidates = " ".join(shlex.quote(p) for p in (*PROBE_PYTHONS, f"{node.miniconda}/bin/python3"))
+    pythons = (*PROBE_PYTHONS, f"{node.miniconda}/bin/python3")
+    candidates = " ".join(shlex.quote(p) for p in pythons)
     return (f'for p in {candidates}; do if command -v "$p" >/dev/null 2>&1; then '
             f'exec "$p" -I -; fi; done; echo "no python3 on the node (tried {candidates})" >&2; '
             "exit 127")
 
 
-def probe_script(node: Node) -> str:
+def probe_script(node: Node, runtime: bool = True) -> str:
+    """The probe with its arguments; runtime=False skips the env-Python run (torch import)."""
     args = {"miniconda": node.miniconda, "env_name": node.env_name,
             "env_prefix": node.env_prefix, "workspace": node.workspace,
-            "runtime_script": remote.source("runtime.py"),
+            "runtime_script": remote.source("runtime.py") if runtime else None,
             "runtime_timeout": max(10.0, node.command_timeout * 0.75)}
-    return f"ARGS = {json.dumps(args)}\n" + remote.source("probe.py")
+    # JSON is not Python (null, true): decode it on the node rather than paste it as code.
+    return f"ARGS = __import__('json').loads({json.dumps(args)!r})\n" + remote.source("probe.py")
 
 
-def gather_node(cluster: Cluster, node: Node) -> dict:
+def gather_node(cluster: Cluster, node: Node, runtime: bool = True) -> dict:
     started = time.monotonic()
     reach = {"ok": False, "reason": None, "executions": 0}
     facts: dict = {}
     conn = None
     try:
         conn = transport.connect(cluster, node)
-        done = conn.run(probe_command(node), node.command_timeout, stdin=probe_script(node))
+        script = probe_script(node, runtime)
+        done = conn.run(probe_command(node), node.command_timeout, stdin=script)
         reach["executions"] = conn.executions
         facts, reach["reason"] = _parse(done)
         reach["ok"] = reach["reason"] is None
@@ -65,9 +69,10 @@ def _parse(done: transport.Result) -> tuple[dict, str | None]:
         return {}, f"probe printed no JSON: {done.stdout[:200]!r}"
 
 
-def gather(cluster: Cluster, nodes: list[Node]) -> dict[str, dict]:
+def gather(cluster: Cluster, nodes: list[Node], runtime: bool = True) -> dict[str, dict]:
     """Facts of every node, probed in parallel (cluster.yaml's parallelism bounds it)."""
-    return transport.fan_out(nodes, lambda n: gather_node(cluster, n), cluster.parallelism)
+    return transport.fan_out(nodes, lambda n: gather_node(cluster, n, runtime),
+                             cluster.parallelism)
 
 
 def save(facts: dict[str, dict], path: Path) -> None:

@@ -185,6 +185,8 @@ def env():
 
 @section("runtime")
 def runtime():
+    if not ARGS["runtime_script"]:
+        return {"ok": False, "skipped": True, "error": "runtime probe not requested"}
     python = os.path.join(ARGS["env_prefix"], "bin", "python")
     if not os.path.exists(python):
         return {"ok": False, "error": "%s does not exist" % python}

@@ -1,0 +1,126 @@
+"""Benchmarks of the test bed and the harness (`nox -s bench`): JSON into reports/bench/.
+
+Measured on this machine, where every node shares the controller's CPUs: wall time is
+roughly total CPU / cores, so per-node costs are the numbers that carry to a real cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from simcluster import cluster, layout
+
+from preflight import facts, inventory
+
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / "reports" / "bench"
+
+
+def du_bytes(*paths: Path) -> list[int]:
+    """Apparent disk use of each path; a hardlinked file counts only where first seen."""
+    done = subprocess.run(["du", "-sb", *map(str, paths)], capture_output=True, text=True,
+                          check=True)
+    return [int(line.split()[0]) for line in done.stdout.splitlines()]
+
+
+def channel_cold_build() -> dict:
+    """Build the channels and one node from nothing, in a scratch SIMCLUSTER_HOME."""
+    scratch = Path(tempfile.mkdtemp(prefix="simcluster-bench-", dir="/var/tmp"))
+    code = ("import time,json; from simcluster import channel; t=time.monotonic(); "
+            "channel.ensure(); print(json.dumps({'seconds': time.monotonic()-t}))")
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env={**os.environ, "SIMCLUSTER_HOME": str(scratch)}, check=True)
+        seconds = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
+        return {"channel_build_s": round(seconds, 1),
+                "channel_bytes": du_bytes(scratch / "cache" / "channels")[0]}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def up_timing(count: int) -> dict:
+    started = time.monotonic()
+    cluster.up(count)
+    seconds = time.monotonic() - started
+    cache, run = du_bytes(layout.CACHE, layout.RUN)
+    return {"nodes": count, "up_s": round(seconds, 2), "cache_bytes": cache,
+            "per_node_bytes_beyond_cache": run // count}
+
+
+def down_timing() -> float:
+    started = time.monotonic()
+    cluster.down()
+    return round(time.monotonic() - started, 2)
+
+
+def suite_run(count: int) -> dict:
+    """The whole per-node suite as a user runs it: wall, controller CPU, remote executions."""
+    with tempfile.TemporaryDirectory() as tmp:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "tests", "--rootdir", str(REPO), "-q", "-n", "2",
+             "-p", "no:cacheprovider", f"--cluster={layout.RUN / 'cluster.yaml'}",
+             f"--report-dir={tmp}"], cwd=REPO, capture_output=True, text=True)
+        wall = time.monotonic() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        gathered = json.loads((Path(tmp) / "facts.json").read_text())
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    executions = [f["reach"]["executions"] for f in gathered.values()]
+    return {"nodes": count, "rc": done.returncode, "wall_s": round(wall, 2),
+            "controller_cpu_s": round(cpu, 2), "controller_cpu_per_node_s": round(cpu / count, 3),
+            "wall_per_node_s": round(wall / count, 3),
+            "remote_executions_per_node": max(executions),
+            "probe_seconds_max": max(f["probe_seconds"] for f in gathered.values())}
+
+
+def gather_rate(count: int) -> dict:
+    """Stdlib-probe fact gathering (no torch import) across every node, in nodes/s."""
+    spec = inventory.load(layout.RUN / "cluster.yaml")
+    started = time.monotonic()
+    cpu0 = time.process_time()
+    gathered = facts.gather(spec, list(spec.nodes), runtime=False)
+    seconds = time.monotonic() - started
+    ok = sum(f["reach"]["ok"] for f in gathered.values())
+    if ok != count:
+        reasons = {f["reach"]["reason"] for f in gathered.values() if not f["reach"]["ok"]}
+        sys.exit(f"bench: only {ok} of {count} nodes gave facts: {sorted(reasons)[:3]}")
+    return {"nodes": count, "reached": ok, "seconds": round(seconds, 2),
+            "nodes_per_s": round(count / seconds, 1), "parallelism": spec.parallelism,
+            "controller_cpu_s": round(time.process_time() - cpu0, 2)}
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    machine = {"cpus": os.cpu_count(), "kernel": platform.release(),
+               "python": sys.version.split()[0],
+               "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    testbed = {"machine": machine, "cold": channel_cold_build(), "up": [], "down_s": []}
+    harness = {"machine": machine, "suite": [], "gather": []}
+    try:
+        for count in (4, 16):
+            testbed["up"].append(up_timing(count))
+            suite_run(count)  # first run writes the nodes' bytecode caches, as on a real node
+            harness["suite"].append(suite_run(count))
+            testbed["down_s"].append(down_timing())
+        testbed["up"].append(up_timing(64))
+        harness["gather"].append(gather_rate(64))
+        harness["gather"].append(gather_rate(64))  # warm: sshd and page cache already hot
+    finally:
+        cluster.down()
+    for name, data in (("testbed", testbed), ("harness", harness)):
+        (OUT / f"{name}.json").write_text(json.dumps(data, indent=2))
+        print(json.dumps(data, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -12,8 +12,9 @@ from selftest.test_checks_miniconda import NODE
 
 
 def run_probe(node, runtime=True) -> dict:
-    done = subprocess.run([sys.executable, "-I", "-"], input=facts.probe_script(node, runtime),
-                          capture_output=True, text=True, timeout=60, check=True)
+    command = facts.probe_command(node, facts.probe_script(node, runtime))
+    done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=60,
+                          check=True)
     return json.loads(done.stdout)
 
 
@@ -56,3 +57,54 @@ def test_broken_env_python_is_a_fact_not_a_crash(fake_node):
     assert found["runtime"]["ok"] is False
     assert "does not exist" in found["runtime"]["error"]
     assert found["env"]["conda"]
+
+
+def load_probe_module():
+    import importlib.util
+
+    from preflight import remote
+    spec = importlib.util.spec_from_file_location("probe", remote.HERE / "probe.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+RECORD = {"name": "pytorch", "version": "2.0.1", "build": "py3.9_cuda11.8_cudnn8.7.0_0",
+          "build_number": 0, "channel": "https://conda.anaconda.org/pytorch/linux-64",
+          "subdir": "linux-64", "url": None,
+          "files": ["lib/a.py"] * 3, "paths_data": {"paths": [{"_path": "x", "name": "decoy"}]}}
+
+
+@pytest.mark.parametrize("dump", [
+    lambda d: json.dumps(d, indent=2, sort_keys=True),  # conda: files before name
+    lambda d: json.dumps(d, indent=2),                   # rattler: insertion order
+    json.dumps,                                          # compact: the slow path
+], ids=["conda", "rattler", "compact"])
+def test_conda_record_scalars_whatever_the_writer(dump):
+    probe = load_probe_module()
+    wanted = {k: RECORD[k] for k in probe.RECORD_KEYS}
+    assert probe.conda_record(dump(RECORD)) == wanted
+
+
+def test_probe_json_encoder_round_trips():
+    probe = load_probe_module()
+    value = {"s": 'quote " back \\ nl \n tab \t bell \x07 é 😀', "n": [1, -2, 3.5, None, True,
+             False], "nan": float("nan"), "t": ("a",), 7: {}}
+    decoded = json.loads(probe.to_json(value))
+    assert decoded == {"s": value["s"], "n": value["n"], "nan": None, "t": ["a"], "7": {}}
+
+
+@pytest.mark.parametrize("text", ['"plain"', '"esc \\" \\u00e9"', "42", "-1", "null", "true",
+                                  "1.5"])
+def test_probe_scalar_decoder_agrees_with_json(text):
+    assert load_probe_module().from_json(text) == json.loads(text)
+
+
+def test_probe_run_reports_output_exit_code_and_timeout():
+    probe = load_probe_module()
+    done = probe.run(["sh", "-c", "echo out; echo err >&2; exit 3"], 10)
+    assert (done["rc"], done["stdout"], done["stderr"]) == (3, "out\n", "err\n")
+    assert probe.run(["/nonexistent/python"], 10)["rc"] == 127
+    slow = probe.run(["sh", "-c", "sleep 30 & sleep 30"], 0.3)
+    assert slow["rc"] == 124
+    assert "timed out" in slow["stderr"]

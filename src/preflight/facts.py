@@ -17,13 +17,15 @@ from .inventory import Cluster, Node
 PROBE_PYTHONS = ("/usr/bin/python3", "python3")
 
 
-def probe_command(node: Node) -> str:
-    """Run stdin with the first python3 found: the system's, else Miniconda's base."""
-    pythons = (*PROBE_PYTHONS, f"{node.miniconda}/bin/python3")
+def probe_command(node: Node, script: str) -> str:
+    """Run the probe with Miniconda's base python (its running is then a fact for free),
+    else the system's python3. The script travels as an argument, so a python that
+    fails to start can be followed by the next one."""
+    pythons = (f"{node.miniconda}/bin/python", *PROBE_PYTHONS)
     candidates = " ".join(shlex.quote(p) for p in pythons)
-    return (f'for p in {candidates}; do if command -v "$p" >/dev/null 2>&1; then '
-            f'exec "$p" -I -; fi; done; echo "no python3 on the node (tried {candidates})" >&2; '
-            "exit 127")
+    return (f"S={shlex.quote(script)}; for p in {candidates}; do "
+            'if command -v "$p" >/dev/null 2>&1; then "$p" -I -S -c "$S" && exit 0; fi; done; '
+            f'echo "no working python3 on the node (tried {candidates})" >&2; exit 127')
 
 
 def probe_script(node: Node, runtime: bool = True) -> str:
@@ -43,8 +45,7 @@ def gather_node(cluster: Cluster, node: Node, runtime: bool = True) -> dict:
     conn = None
     try:
         conn = transport.connect(cluster, node)
-        script = probe_script(node, runtime)
-        done = conn.run(probe_command(node), node.command_timeout, stdin=script)
+        done = conn.run(probe_command(node, probe_script(node, runtime)), node.command_timeout)
         reach["executions"] = conn.executions
         facts, reach["reason"] = _parse(done)
         reach["ok"] = reach["reason"] is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import glob
 import re
 from pathlib import Path
@@ -13,9 +14,16 @@ INCLUDE = re.compile(r"^\s*Include\s+(.+?)\s*$", re.IGNORECASE)
 
 def load(path: Path | None) -> paramiko.SSHConfig:
     """Parse path with its Include lines expanded in place (relative to ~/.ssh, as ssh does)."""
+    if path is None or not path.is_file():
+        return paramiko.SSHConfig()
+    return _parsed(path, path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(path: Path, mtime_ns: int) -> paramiko.SSHConfig:
+    """Parsed once per file version: every node's connection looks itself up in it."""
     config = paramiko.SSHConfig()
-    if path is not None and path.is_file():
-        config.parse(_expanded(path, depth=0).splitlines(keepends=True))
+    config.parse(_expanded(path, depth=0).splitlines(keepends=True))
     return config
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import paramiko
 
-from . import sshconfig
+from . import hostkeys, sshconfig
 from .inventory import Cluster, Node
 
 GRACE_S = 3.0  # after the remote `timeout` should have fired, stop waiting for it
@@ -73,30 +73,6 @@ def resolve(cluster: Cluster, node: Node) -> Target:
         proxy_command=found.get("proxycommand"),
         connect_timeout=node.connect_timeout,
     )
-
-
-class _Strict(paramiko.MissingHostKeyPolicy):
-    def __init__(self, name: str, known_hosts: Path) -> None:
-        self.name, self.known_hosts = name, known_hosts
-
-    def missing_host_key(self, client, hostname, key):
-        msg = (f"host key of {hostname} ({key.get_name()} {key.fingerprint}) is not in "
-               f"{self.known_hosts}; verify it and add it, or opt in with "
-               "trust_new_host_keys: true / --trust-new-host-keys")
-        raise Unreachable(msg)
-
-
-class _TrustOnFirstUse(paramiko.MissingHostKeyPolicy):
-    """Opt-in: accept a key never seen before and append it (never rewrites the file)."""
-
-    def __init__(self, known_hosts: Path) -> None:
-        self.known_hosts = known_hosts
-
-    def missing_host_key(self, client, hostname, key):
-        client.get_host_keys().add(hostname, key.get_name(), key)
-        self.known_hosts.parent.mkdir(parents=True, exist_ok=True)
-        with self.known_hosts.open("a") as stream:
-            stream.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
 
 
 @dataclass
@@ -182,12 +158,9 @@ def _open(cluster: Cluster, target: Target, depth: int) -> Connection:
         _close_quietly(jump)
         raise Unreachable(f"timed out after {target.connect_timeout:g} s connecting to "
                           f"{target.hostname}:{target.port}") from None
-    except paramiko.BadHostKeyException as exc:
+    except hostkeys.HostKeyRefused as exc:
         _close_quietly(jump)
-        raise Unreachable(f"host key of {target.hostname} CHANGED (got {exc.key.get_name()} "
-                          f"{exc.key.fingerprint}, {cluster.known_hosts} has "
-                          f"{exc.expected_key.fingerprint}): possible man-in-the-middle or a "
-                          "reinstalled node; verify, then update known_hosts") from None
+        raise Unreachable(str(exc)) from None
     except paramiko.AuthenticationException as exc:
         _close_quietly(jump)
         raise Unreachable(f"authentication failed as {target.user or 'default user'} "
@@ -204,12 +177,9 @@ def _open(cluster: Cluster, target: Target, depth: int) -> Connection:
 
 
 def _login(cluster: Cluster, target: Target, sock) -> paramiko.SSHClient:
-    client = paramiko.SSHClient()
-    if cluster.known_hosts.exists():
-        client.load_host_keys(str(cluster.known_hosts))
-    policy = (_TrustOnFirstUse(cluster.known_hosts) if cluster.trust_new_host_keys
-              else _Strict(target.name, cluster.known_hosts))
-    client.set_missing_host_key_policy(policy)
+    client = paramiko.SSHClient()  # no keys loaded: the shared verifier sees every key
+    client.set_missing_host_key_policy(
+        hostkeys.verifier(cluster.known_hosts, cluster.trust_new_host_keys))
     t = target.connect_timeout
     try:
         client.connect(

@@ -150,3 +150,17 @@ def test_remote_command_past_its_timeout_is_killed(up):
         assert left.stdout.strip() == "none"
     finally:
         conn.close()
+
+
+def test_testinfra_host_rides_on_strict_transport(up, tmp_path):
+    from preflight import testinfra_host
+
+    cluster = inventory.load(up.cluster_yaml)
+    host = testinfra_host.get(cluster, cluster.node("node-2"))
+    assert host.file("/etc/hostname").content_string == "node-2\n"
+    assert host.run("hostname").stdout.strip() == "node-2"
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    strict = inventory.load(variant(up, tmp_path, defaults={"known_hosts": str(empty)}))
+    with pytest.raises(transport.Unreachable, match="is not in"):
+        testinfra_host.get(strict, strict.node("node-3")).run("true")

@@ -68,8 +68,9 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if config.option.collectonly:
         return
+    collector = report.Collector(config, cluster, nodes)  # its clock includes the gathering
     config.stash[FACTS] = _facts_for_run(config, cluster, nodes)
-    config.pluginmanager.register(report.Collector(config, cluster, nodes), "preflight-report")
+    config.pluginmanager.register(collector, "preflight-report")
 
 
 def _facts_for_run(config: pytest.Config, cluster, nodes) -> dict:

@@ -29,6 +29,13 @@ def check(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def lock(session: nox.Session) -> None:
+    """Write conda-lock.yml from a reference node (-- --node NAME; default: the master)."""
+    _install(session)
+    session.run("python", "-m", "preflight", "lock", *session.posargs)
+
+
+@nox.session(default=False)
 def demo(session: nox.Session) -> None:
     """Start a 4-node simulated cluster, check it, show the summary, tear it down."""
     _install(session, "[simcluster]")

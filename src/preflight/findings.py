@@ -27,13 +27,15 @@ class Finding:
 class CheckFailed(AssertionError):
     """Raised by require(); carries every finding so reports can show them all."""
 
-    def __init__(self, findings: list[Finding]) -> None:
+    def __init__(self, findings: list[Finding], detail: str = "") -> None:
         self.findings = list(findings)
-        super().__init__("\n".join(str(f) for f in self.findings))
+        lines = [str(f) for f in self.findings] + ([detail] if detail else [])
+        super().__init__("\n".join(lines))
 
 
-def require(findings: list[Finding]) -> None:
-    """Fail the calling test with all findings at once, or pass when there are none."""
+def require(findings: list[Finding], detail: str = "") -> None:
+    """Fail the calling test with all findings at once (detail, e.g. a table, after them),
+    or pass when there are none."""
     __tracebackhide__ = True
     if findings:
-        raise CheckFailed(findings)
+        raise CheckFailed(findings, detail)

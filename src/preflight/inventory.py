@@ -62,6 +62,7 @@ class ClusterFile(BaseModel):
     cluster: str
     environment: str = "environment.yml"
     lock: str | None = None
+    allowed_channels: list[str] = []  # beyond environment.yml's own channels
     defaults: Defaults = Defaults()
     nodes: list[NodeEntry] = Field(min_length=1)
 
@@ -99,6 +100,7 @@ class Cluster:
     path: Path
     environment: Path
     lock: Path | None
+    allowed_channels: tuple[str, ...]
     ssh_config: Path | None
     known_hosts: Path
     trust_new_host_keys: bool
@@ -144,6 +146,7 @@ def load(path: str | Path) -> Cluster:
     d = spec.defaults
     return Cluster(
         name=spec.cluster, path=path, environment=env_path, lock=lock,
+        allowed_channels=tuple(spec.allowed_channels),
         ssh_config=_user_path(base, d.ssh_config) if d.ssh_config else None,
         known_hosts=_user_path(base, d.known_hosts),
         trust_new_host_keys=d.trust_new_host_keys, parallelism=d.parallelism,

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from . import channels, envspec, inventory, lockfile, report
 from . import facts as facts_mod
-from . import inventory, report
 from .errors import UserError
 from .findings import CheckFailed
 
 FACTS_ENV = "PREFLIGHT_FACTS_FILE"
 CLUSTER = pytest.StashKey[inventory.Cluster]()
+ENV = pytest.StashKey[envspec.EnvSpec]()
 NODES = pytest.StashKey[list]()
 FACTS = pytest.StashKey[dict]()
 MARKERS = {
@@ -59,6 +60,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if config.getoption("trust_new_host_keys"):
             cluster = _with_trust(cluster)
         nodes = _sorted(cluster.select(config.getoption("nodes"), config.getoption("role")))
+        config.stash[ENV] = envspec.load(cluster.environment)
     except UserError as exc:
         pytest.exit(str(exc), returncode=UserError.exit_code)
     config.stash[CLUSTER] = cluster
@@ -126,6 +128,33 @@ def cluster(pytestconfig: pytest.Config) -> inventory.Cluster:
 def cluster_facts(pytestconfig: pytest.Config) -> dict[str, dict]:
     """Facts of every selected node, reachable or not (check `reach`)."""
     return pytestconfig.stash[FACTS]
+
+
+@pytest.fixture(scope="session")
+def env_spec(pytestconfig: pytest.Config) -> envspec.EnvSpec:
+    """environment.yml, parsed: conda MatchSpecs, pip requirements, unchecked lines."""
+    return pytestconfig.stash[ENV]
+
+
+@pytest.fixture(scope="session")
+def allowed_channels(cluster, env_spec) -> set[str]:
+    """Channels packages may come from: environment.yml's plus cluster.yaml's allow-list."""
+    return channels.allowed([*env_spec.channels, *cluster.allowed_channels])
+
+
+@pytest.fixture(scope="session")
+def env_lock(cluster):
+    """The lock named in cluster.yaml, read; tests that need it skip when there is none."""
+    if cluster.lock is None:
+        pytest.skip("no lock in cluster.yaml (write one with `nox -s lock`)")
+    return lockfile.read(cluster.lock)
+
+
+@pytest.fixture
+def reachable_facts(node, cluster_facts) -> dict[str, dict]:
+    """Facts of the other nodes that were reached: what this node is compared with."""
+    return {name: f for name, f in cluster_facts.items()
+            if name != node.name and f["reach"]["ok"]}
 
 
 @pytest.fixture

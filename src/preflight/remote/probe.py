@@ -197,7 +197,8 @@ def miniconda():
     return facts
 
 
-RECORD_KEYS = ("name", "version", "build", "build_number", "channel", "subdir", "url")
+RECORD_KEYS = ("name", "version", "build", "build_number", "channel", "subdir", "url", "md5",
+               "sha256")
 
 
 def conda_records(prefix):

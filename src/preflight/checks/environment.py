@@ -1,0 +1,132 @@
+"""The env on each node against environment.yml, against the other nodes, and against a lock."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import rattler
+from packaging.utils import canonicalize_name
+
+from .. import channels
+from ..envspec import EnvSpec
+from ..findings import Finding
+from ..inventory import Node
+from . import pipnames
+
+MISSING = "not installed"
+
+
+def conda_records(facts: dict) -> dict[str, dict]:
+    return {r["name"]: r for r in facts["env"].get("conda") or ()}
+
+
+def pip_dists(facts: dict) -> dict[str, dict]:
+    """pip dists by canonical name; those conda installed (INSTALLER=conda) are conda's."""
+    return {canonicalize_name(d["name"]): d for d in facts["env"].get("pip") or ()
+            if d["name"]}
+
+
+def describe(record: dict) -> str:
+    channel = channels.normalise(record.get("channel")) or "no channel"
+    return f"{record['name']} {record['version']} ({record['build']}, {channel})"
+
+
+def env_missing(node: Node, facts: dict) -> list[Finding]:
+    if facts["env"].get("conda") is not None:
+        return []
+    return [Finding(node.name, "env", f"env '{node.env_name}' at {node.env_prefix}",
+                    "no env there", "run `nox -s provision`")]
+
+
+def pins(node: Node, facts: dict, spec: EnvSpec, others: dict[str, dict]) -> list[Finding]:
+    """Every conda and pip line of environment.yml holds on the node."""
+    if facts["env"].get("conda") is None:
+        return env_missing(node, facts)
+    records, dists = conda_records(facts), pip_dists(facts)
+    found = [f for s in spec.conda if (f := _conda_pin(node, s, records.get(s.name), others))]
+    python = records.get("python", {}).get("version")
+    found += [f for s in spec.pip if (f := _pip_pin(node, s, dists, records, python))]
+    return found
+
+
+def _conda_pin(node: Node, spec, record: dict | None, others: dict) -> Finding | None:
+    if record is None:
+        problem = MISSING
+    elif not spec.match.matches(_package_record(record)):
+        problem = describe(record)
+    elif spec.channel and channels.normalise(record.get("channel")) != spec.channel:
+        problem = f"{describe(record)}: from another channel than {spec.channel}"
+    elif spec.subdir and record.get("subdir") != spec.subdir:
+        problem = f"{describe(record)}: subdir {record.get('subdir')}, not {spec.subdir}"
+    else:
+        return None
+    return Finding(node.name, "env pin", spec.text, problem, _others_hint(spec.name, others))
+
+
+def _package_record(record: dict) -> rattler.PackageRecord:
+    return rattler.PackageRecord(
+        name=record["name"], version=record["version"],
+        build=rattler.BuildString(record["build"]), build_number=record.get("build_number") or 0,
+        subdir=record.get("subdir") or "linux-64")
+
+
+def _others_hint(name: str, others: dict[str, dict]) -> str:
+    versions = Counter()
+    for facts in others.values():
+        record = conda_records(facts).get(name)
+        versions[record["version"] if record else MISSING] += 1
+    if not versions:
+        return ""
+    return "; ".join(f"{count} other node{'s' * (count > 1)} {'have' if count > 1 else 'has'} "
+                     f"{version}" for version, count in versions.most_common(3))
+
+
+def _pip_pin(node: Node, spec, dists: dict, records: dict, python: str | None):
+    req = spec.requirement
+    if req.marker and python and not req.marker.evaluate({"python_version": _major_minor(
+            python), "python_full_version": python}):
+        return None  # the marker excludes this node's python: nothing is required
+    dist = dists.get(spec.name)
+    record = next((records[n] for n in (spec.name, *pipnames.conda_names(spec.name))
+                   if n in records), None)
+    version = dist["version"] if dist else record["version"] if record else None
+    if version is None:
+        return Finding(node.name, "env pin (pip)", spec.text, MISSING)
+    if req.specifier and not req.specifier.contains(version, prereleases=True):
+        by = f"pip, INSTALLER {dist['installer']}" if dist else "conda"
+        return Finding(node.name, "env pin (pip)", spec.text, f"{req.name} {version} ({by})")
+    return None
+
+
+def _major_minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def provenance(node: Node, facts: dict, allowed: set[str]) -> list[Finding]:
+    """Each conda package comes from an allowed channel."""
+    found = []
+    for record in conda_records(facts).values():
+        channel = channels.normalise(record.get("channel"))
+        if channel not in allowed:
+            found.append(Finding(
+                node.name, "package channel", f"{record['name']} from "
+                f"{' or '.join(sorted(allowed))}", describe(record),
+                "add the channel to environment.yml or allowed_channels, or reinstall"))
+    return found
+
+
+def installed_twice(node: Node, facts: dict) -> list[Finding]:
+    """A package both conda and pip installed: the pip copy shadows conda's (NCCL incident)."""
+    records = conda_records(facts)
+    found = []
+    for name, dist in sorted(pip_dists(facts).items()):
+        if dist["installer"] == "conda":
+            continue
+        twin = next((records[n] for n in pipnames.conda_names(name) if n in records), None)
+        if twin:
+            found.append(Finding(
+                node.name, "installed twice", f"{twin['name']} from conda only",
+                f"conda {describe(twin)} and pip {dist['name']} {dist['version']} "
+                f"(INSTALLER {dist['installer'] or 'missing'})",
+                f"pip uninstall {dist['name']} in the env"))
+    return found

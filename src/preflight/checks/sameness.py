@@ -1,0 +1,99 @@
+"""Every node carries the same packages: the odd nodes named by plurality, drift as a table."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from ClusterShell.NodeSet import NodeSet
+
+from .. import channels
+from ..findings import Finding
+from ..inventory import Node
+from .environment import conda_records, pip_dists
+
+ABSENT = "-"
+TABLE_MAX_NODES = 8  # wider clusters get one line per distinct value instead of columns
+
+
+def inventory_of(facts: dict) -> dict[str, str]:
+    """package -> 'version build channel' (conda) or 'version pip' (pip-installed)."""
+    rows = {name: f"{r['version']} {r['build']} {channels.normalise(r.get('channel'))}"
+            for name, r in conda_records(facts).items()}
+    for name, dist in pip_dists(facts).items():
+        if dist["installer"] != "conda":
+            rows[f"pip:{name}"] = f"{dist['version']} (pip)"
+    return rows
+
+
+def comparable(cluster_facts: dict[str, dict]) -> dict[str, dict[str, str]]:
+    """Inventories of the nodes that were reached and have an env."""
+    return {name: inventory_of(f) for name, f in cluster_facts.items()
+            if f["reach"]["ok"] and f.get("env", {}).get("conda") is not None}
+
+
+def drift(inventories: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """package -> {node: value} for the packages that are not identical everywhere."""
+    names = sorted({pkg for inv in inventories.values() for pkg in inv})
+    rows = {}
+    for pkg in names:
+        values = {node: inv.get(pkg, ABSENT) for node, inv in inventories.items()}
+        if len(set(values.values())) > 1:
+            rows[pkg] = values
+    return rows
+
+
+def odd_ones(node: Node, inventories: dict, rows: dict) -> list[Finding]:
+    """Findings for node: each package where it differs from the plurality (or ties)."""
+    found = []
+    for pkg, values in rows.items():
+        counts = Counter(values.values()).most_common()
+        mine = values[node.name]
+        tied = [value for value, n in counts if n == counts[0][1]]
+        if len(tied) == 1 and mine == tied[0]:
+            continue
+        if len(tied) > 1 and mine in tied:
+            split = "; ".join(f"{_nodes(values, v)}: {_show(v)}" for v in tied)
+            found.append(Finding(node.name, "same env on every node",
+                                 f"one {pkg} on every node", mine, f"no majority: {split}"))
+            continue
+        found.append(Finding(node.name, "same env on every node",
+                             f"{pkg} {_show(counts[0][0])}, as on {_nodes(values, counts[0][0])}",
+                             f"{pkg} {_show(mine)}"))
+    return found
+
+
+def sameness(node: Node, cluster_facts: dict[str, dict]) -> tuple[list[Finding], str]:
+    """(findings for this node, the drift table for the whole cluster)."""
+    inventories = comparable(cluster_facts)
+    if node.name not in inventories:
+        return [], ""  # no env or unreachable: other checks say so
+    rows = drift(inventories)
+    found = odd_ones(node, inventories, rows)
+    return found, table(rows, sorted(inventories)) if found else ""
+
+
+def _show(value: str) -> str:
+    return "not installed" if value == ABSENT else value
+
+
+def _nodes(values: dict[str, str], value: str) -> str:
+    return str(NodeSet.fromlist([n for n, v in values.items() if v == value]))
+
+
+def table(rows: dict[str, dict[str, str]], nodes: list[str]) -> str:
+    """The drift matrix (nodes by packages, differing rows only), in plain text."""
+    if not rows:
+        return ""
+    if len(nodes) > TABLE_MAX_NODES:
+        lines = []
+        for pkg, values in rows.items():
+            lines.append(f"{pkg}:")
+            for value, _ in Counter(values.values()).most_common():
+                lines.append(f"  {value}: {_nodes(values, value)}")
+        return "drift:\n" + "\n".join(lines)
+    header = ["package", *nodes]
+    body = [[pkg, *(values.get(n, ABSENT) for n in nodes)] for pkg, values in rows.items()]
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+    render = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+              for row in [header, *body]]
+    return "drift (packages that differ between nodes):\n" + "\n".join(render)

@@ -1,0 +1,61 @@
+"""`preflight` / `python -m preflight`: the commands that are not a test run.
+
+    preflight lock --node node-1              # conda-lock.yml from node-1's env
+    preflight facts --nodes 'node-[1-2]'      # what the probe sees, as JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import facts, inventory, lockfile
+from .errors import UserError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="preflight", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cluster", default="cluster.yaml", help="default: cluster.yaml")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    lock = verbs.add_parser("lock", help="write a conda-lock file from a reference node")
+    lock.add_argument("--node", help="reference node (default: the master)")
+    lock.add_argument("--out", default="conda-lock.yml", help="default: conda-lock.yml")
+    show = verbs.add_parser("facts", help="probe nodes and print their facts as JSON")
+    show.add_argument("--nodes", help="ClusterShell node set (default: all)")
+    show.add_argument("--no-runtime", action="store_true", help="skip the env-Python probe")
+    args = parser.parse_args(argv)
+    try:
+        cluster = inventory.load(args.cluster)
+        return {"lock": _lock, "facts": _facts}[args.verb](cluster, args)
+    except UserError as exc:
+        print(f"preflight: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+def _lock(cluster: inventory.Cluster, args) -> int:
+    node = cluster.select(args.node)[0] if args.node else cluster.master
+    found = facts.gather_node(cluster, node, runtime=False)
+    if not found["reach"]["ok"]:
+        raise UserError(f"{node.name} {found['reach']['reason']}")
+    if found["env"].get("conda") is None:
+        raise UserError(f"{node.name}: no env at {node.env_prefix} to lock")
+    out = Path(args.out)
+    backup = lockfile.write(out, found, node.name, cluster.environment)
+    kept = f" (previous file kept as {backup})" if backup else ""
+    count = len(lockfile.from_facts(found))
+    print(f"preflight: wrote {out} from {node.name}: {count} packages{kept}")
+    print(f"preflight: add `lock: {out}` to {cluster.path} to compare every node with it")
+    return 0
+
+
+def _facts(cluster: inventory.Cluster, args) -> int:
+    gathered = facts.gather(cluster, cluster.select(args.nodes), runtime=not args.no_runtime)
+    print(json.dumps(gathered, indent=2))
+    return 0 if all(f["reach"]["ok"] for f in gathered.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""The conda env: environment.yml holds, packages come from the right place, nodes agree."""
+
+import pytest
+
+from preflight.checks import environment, lock, sameness
+from preflight.findings import require
+
+pytestmark = pytest.mark.env
+
+
+def test_env_pins_hold(node, facts, env_spec, reachable_facts):
+    require(environment.pins(node, facts, env_spec, reachable_facts))
+
+
+def test_env_channels_allowed(node, facts, allowed_channels):
+    require(environment.env_missing(node, facts)
+            or environment.provenance(node, facts, allowed_channels))
+
+
+def test_env_no_pip_copy_of_conda_package(node, facts):
+    require(environment.env_missing(node, facts) or environment.installed_twice(node, facts))
+
+
+def test_env_same_on_every_node(node, facts, cluster_facts):
+    require(*sameness.sameness(node, cluster_facts))
+
+
+def test_env_matches_lock(node, facts, env_lock):
+    require(environment.env_missing(node, facts) or lock.matches_lock(node, facts, env_lock))
+
+
+def test_env_spec_fully_checkable(env_spec):
+    """Lines of environment.yml the harness cannot check are reported, never dropped."""
+    if env_spec.unchecked:
+        pytest.skip("; ".join(str(u) for u in env_spec.unchecked))

@@ -33,7 +33,10 @@ def matches_lock(node: Node, facts: dict, lock: dict[tuple[str, str], Locked]) -
         elif got is None:
             found.append(Finding(node.name, "lock", _show(want), "not installed"))
         elif _differs(want, got):
-            found.append(Finding(node.name, "lock", _show(want), _show(got)))
+            shown = _show(got)
+            if shown == _show(want):  # only the package file differs
+                shown += f" with sha256 {got.sha256[:12]}, the lock has {want.sha256[:12]}"
+            found.append(Finding(node.name, "lock", _show(want), shown))
     return found
 
 

@@ -12,7 +12,7 @@ from selftest.test_checks_miniconda import NODE
 CF = "https://conda.anaconda.org/conda-forge"
 
 
-def rec(name, version, build="h0_0", channel=CF, subdir="linux-64", sha256=""):
+def rec(name, version, build="h0_0", channel=CF, *, subdir="linux-64", sha256=""):
     return {"name": name, "version": version, "build": build, "build_number": 0,
             "channel": channel, "subdir": subdir, "url": f"{channel}/{subdir}/{name}-{version}-"
             f"{build}.conda", "sha256": sha256}
@@ -119,10 +119,6 @@ def test_conda_installed_dist_info_is_not_a_pip_copy():
     found = environment.installed_twice(NODE, facts(rec("numpy", "1.0"),
                                                     pip=[dist("numpy", "1.0", "conda")]))
     assert found == []
-
-
-def cluster(**per_node):
-    return {name: f for name, f in per_node.items()}
 
 
 def node(name):

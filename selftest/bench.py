@@ -20,6 +20,7 @@ from pathlib import Path
 from simcluster import cluster, layout
 
 from preflight import facts, inventory
+from selftest import bench_env
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "reports" / "bench"
@@ -105,10 +106,15 @@ def main() -> None:
                "python": sys.version.split()[0],
                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     testbed = {"machine": machine, "cold": channel_cold_build(), "up": [], "down_s": []}
-    harness = {"machine": machine, "suite": [], "gather": []}
+    harness = {"machine": machine, "suite": [], "gather": [],
+               "env_checks": bench_env.check_timing(16)}
     try:
         for count in (4, 16):
             testbed["up"].append(up_timing(count))
+            if count == 4:
+                spec = inventory.load(layout.RUN / "cluster.yaml")
+                harness["probe_conda_meta"] = bench_env.probe_conda_meta_cost(
+                    spec, spec.nodes[0])
             suite_run(count)  # first run writes the nodes' bytecode caches, as on a real node
             harness["suite"].append(suite_run(count))
             testbed["down_s"].append(down_timing())

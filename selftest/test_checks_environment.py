@@ -54,6 +54,8 @@ def spec_of(tmp_path, *lines, pip=()):
 ])
 def test_conda_pin_semantics(tmp_path, spec, installed, holds):
     found = environment.pins(NODE, facts(installed), spec_of(tmp_path, spec), {})
+    assert found == environment.pins(NODE, facts(installed), spec_of(tmp_path, spec),
+                                     environment.census({"w1": facts(installed)}))
     assert (found == []) is holds, found
     if not holds:
         assert found[0].node == "w1"
@@ -61,10 +63,10 @@ def test_conda_pin_semantics(tmp_path, spec, installed, holds):
 
 
 def test_pin_names_what_is_installed_and_what_others_have(tmp_path):
-    others = {f"w{i}": facts(rec("pytorch", "2.0.1")) for i in (2, 3, 4)}
-    found = environment.pins(NODE, facts(rec("pytorch", "2.0.2", "py3.9_cuda11.8_0",
-                                             "https://conda.anaconda.org/pytorch")),
-                             spec_of(tmp_path, "pytorch=2.0.1"), others)
+    mine = facts(rec("pytorch", "2.0.2", "py3.9_cuda11.8_0", "https://conda.anaconda.org/pytorch"))
+    everyone = {f"w{i}": facts(rec("pytorch", "2.0.1")) for i in (2, 3, 4)} | {"w1": mine}
+    found = environment.pins(NODE, mine, spec_of(tmp_path, "pytorch=2.0.1"),
+                             environment.census(everyone))
     assert str(found[0]) == ("w1: env pin: expected pytorch=2.0.1, found pytorch 2.0.2 "
                              "(py3.9_cuda11.8_0, pytorch) (3 other nodes have 2.0.1)")
 

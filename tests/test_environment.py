@@ -8,8 +8,20 @@ from preflight.findings import require
 pytestmark = pytest.mark.env
 
 
-def test_env_pins_hold(node, facts, env_spec, reachable_facts):
-    require(environment.pins(node, facts, env_spec, reachable_facts))
+@pytest.fixture(scope="session")
+def census(cluster_facts):
+    """Versions per package across the reached nodes, counted once."""
+    return environment.census(cluster_facts)
+
+
+@pytest.fixture(scope="session")
+def drift(cluster_facts):
+    """Packages that differ between nodes, computed once, not once per node."""
+    return sameness.Drift(cluster_facts)
+
+
+def test_env_pins_hold(node, facts, env_spec, census):
+    require(environment.pins(node, facts, env_spec, census))
 
 
 def test_env_channels_allowed(node, facts, allowed_channels):
@@ -21,8 +33,8 @@ def test_env_no_pip_copy_of_conda_package(node, facts):
     require(environment.env_missing(node, facts) or environment.installed_twice(node, facts))
 
 
-def test_env_same_on_every_node(node, facts, cluster_facts):
-    require(*sameness.sameness(node, cluster_facts))
+def test_env_same_on_every_node(node, facts, drift):
+    require(*drift.sameness(node))
 
 
 def test_env_matches_lock(node, facts, env_lock):

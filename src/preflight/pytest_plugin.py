@@ -151,13 +151,6 @@ def env_lock(cluster):
 
 
 @pytest.fixture
-def reachable_facts(node, cluster_facts) -> dict[str, dict]:
-    """Facts of the other nodes that were reached: what this node is compared with."""
-    return {name: f for name, f in cluster_facts.items()
-            if name != node.name and f["reach"]["ok"]}
-
-
-@pytest.fixture
 def facts(node, cluster_facts) -> dict:
     """This node's facts; the test errors (never passes or skips) when there are none."""
     found = cluster_facts.get(node.name)

@@ -38,18 +38,33 @@ def env_missing(node: Node, facts: dict) -> list[Finding]:
                     "no env there", "run `nox -s provision`")]
 
 
-def pins(node: Node, facts: dict, spec: EnvSpec, others: dict[str, dict]) -> list[Finding]:
-    """Every conda and pip line of environment.yml holds on the node."""
+def census(cluster_facts: dict[str, dict]) -> dict[str, Counter]:
+    """package -> how many reached nodes have each version (computed once per run)."""
+    counts: dict[str, Counter] = {}
+    for facts in cluster_facts.values():
+        if facts["reach"]["ok"] and facts.get("env", {}).get("conda") is not None:
+            records = conda_records(facts)
+            for name in {*records, *counts}:
+                counts.setdefault(name, Counter())
+            for name, counter in counts.items():
+                counter[records[name]["version"] if name in records else MISSING] += 1
+    return counts
+
+
+def pins(node: Node, facts: dict, spec: EnvSpec, counts: dict[str, Counter]) -> list[Finding]:
+    """Every conda and pip line of environment.yml holds on the node. counts (census())
+    lets a finding say what the other nodes have."""
     if facts["env"].get("conda") is None:
         return env_missing(node, facts)
     records, dists = conda_records(facts), pip_dists(facts)
-    found = [f for s in spec.conda if (f := _conda_pin(node, s, records.get(s.name), others))]
+    found = [f for s in spec.conda
+             if (f := _conda_pin(node, s, records.get(s.name), counts))]
     python = records.get("python", {}).get("version")
     found += [f for s in spec.pip if (f := _pip_pin(node, s, dists, records, python))]
     return found
 
 
-def _conda_pin(node: Node, spec, record: dict | None, others: dict) -> Finding | None:
+def _conda_pin(node: Node, spec, record: dict | None, counts: dict) -> Finding | None:
     if record is None:
         problem = MISSING
     elif not spec.match.matches(_package_record(record)):
@@ -60,7 +75,8 @@ def _conda_pin(node: Node, spec, record: dict | None, others: dict) -> Finding |
         problem = f"{describe(record)}: subdir {record.get('subdir')}, not {spec.subdir}"
     else:
         return None
-    return Finding(node.name, "env pin", spec.text, problem, _others_hint(spec.name, others))
+    mine = record["version"] if record else MISSING
+    return Finding(node.name, "env pin", spec.text, problem, _others_hint(spec.name, mine, counts))
 
 
 def _package_record(record: dict) -> rattler.PackageRecord:
@@ -70,11 +86,11 @@ def _package_record(record: dict) -> rattler.PackageRecord:
         subdir=record.get("subdir") or "linux-64")
 
 
-def _others_hint(name: str, others: dict[str, dict]) -> str:
-    versions = Counter()
-    for facts in others.values():
-        record = conda_records(facts).get(name)
-        versions[record["version"] if record else MISSING] += 1
+def _others_hint(name: str, mine: str, counts: dict[str, Counter]) -> str:
+    versions = Counter(counts.get(name, ()))
+    if versions[mine] > 0:
+        versions[mine] -= 1  # this node itself
+    versions = +versions  # drop zero counts
     if not versions:
         return ""
     return "; ".join(f"{count} other node{'s' * (count > 1)} {'have' if count > 1 else 'has'} "

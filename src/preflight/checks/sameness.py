@@ -42,11 +42,11 @@ def drift(inventories: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
     return rows
 
 
-def odd_ones(node: Node, inventories: dict, rows: dict) -> list[Finding]:
+def odd_ones(node: Node, rows: dict, tallies: dict[str, list]) -> list[Finding]:
     """Findings for node: each package where it differs from the plurality (or ties)."""
     found = []
     for pkg, values in rows.items():
-        counts = Counter(values.values()).most_common()
+        counts = tallies[pkg]
         mine = values[node.name]
         tied = [value for value, n in counts if n == counts[0][1]]
         if len(tied) == 1 and mine == tied[0]:
@@ -62,14 +62,28 @@ def odd_ones(node: Node, inventories: dict, rows: dict) -> list[Finding]:
     return found
 
 
+class Drift:
+    """The cluster's drift, computed once per run; each node's test asks it about itself."""
+
+    def __init__(self, cluster_facts: dict[str, dict]) -> None:
+        self.inventories = comparable(cluster_facts)
+        self.rows = drift(self.inventories)
+        self.tallies = {pkg: Counter(v.values()).most_common() for pkg, v in self.rows.items()}
+        self._table: str | None = None
+
+    def sameness(self, node: Node) -> tuple[list[Finding], str]:
+        """(findings for this node, the drift table for the whole cluster)."""
+        if node.name not in self.inventories:
+            return [], ""  # no env or unreachable: other checks say so
+        found = odd_ones(node, self.rows, self.tallies)
+        if found and self._table is None:
+            self._table = table(self.rows, sorted(self.inventories))
+        return found, self._table if found else ""
+
+
 def sameness(node: Node, cluster_facts: dict[str, dict]) -> tuple[list[Finding], str]:
-    """(findings for this node, the drift table for the whole cluster)."""
-    inventories = comparable(cluster_facts)
-    if node.name not in inventories:
-        return [], ""  # no env or unreachable: other checks say so
-    rows = drift(inventories)
-    found = odd_ones(node, inventories, rows)
-    return found, table(rows, sorted(inventories)) if found else ""
+    """One-off form of Drift(cluster_facts).sameness(node)."""
+    return Drift(cluster_facts).sameness(node)
 
 
 def _show(value: str) -> str:

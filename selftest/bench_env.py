@@ -1,0 +1,82 @@
+"""Environment-suite costs: the checks on 16 nodes x 220+ packages, and what reading
+conda-meta adds to the probe on a node (nox -s bench calls these)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from simcluster import layout
+
+from preflight import channels, envspec, facts
+from preflight.checks import environment, sameness
+
+PACKAGES = 220
+REPO = Path(__file__).resolve().parent.parent
+
+
+def synthetic_node(index: int, drift: bool) -> dict:
+    records = [{"name": f"pkg{i:03d}", "version": f"1.{i}.0", "build": f"h{i:x}_0",
+                "build_number": 0, "channel": "https://conda.anaconda.org/conda-forge",
+                "subdir": "linux-64", "url": "", "sha256": ""} for i in range(PACKAGES)]
+    records += [{"name": n, "version": v, "build": "h0_0", "build_number": 0,
+                 "channel": "https://conda.anaconda.org/pytorch", "subdir": "linux-64",
+                 "url": "", "sha256": ""}
+                for n, v in (("pytorch", "2.0.2" if drift else "2.0.1"), ("python", "3.9.18"),
+                             ("cudatoolkit", "11.8.0"), ("nccl", "2.18.3"))]
+    pip = [{"name": f"pypkg{i}", "version": "1.0", "installer": "conda", "path": ""}
+           for i in range(30)]
+    return {"reach": {"ok": True}, "env": {"conda": records, "pip": pip}}
+
+
+def check_timing(nodes: int = 16) -> dict:
+    """Every env check for every node, as the suite calls them, on facts already gathered."""
+    cluster_facts = {f"node-{i}": synthetic_node(i, drift=i == 7) for i in range(1, nodes + 1)}
+    spec = envspec.load(REPO / "fixtures" / "environment.a100.yml")
+    allowed = channels.allowed([*spec.channels])
+    from selftest.test_checks_miniconda import NODE
+    started = time.perf_counter()
+    failures = 0  # the A100 pins fail on every synthetic node; one node drifts
+    census, drift = environment.census(cluster_facts), sameness.Drift(cluster_facts)
+    for name, node_facts in cluster_facts.items():
+        node = replace(NODE, name=name)
+        failures += bool(environment.pins(node, node_facts, spec, census))
+        environment.provenance(node, node_facts, allowed)
+        environment.installed_twice(node, node_facts)
+        failures += bool(drift.sameness(node)[0])
+    seconds = time.perf_counter() - started
+    return {"nodes": nodes, "packages_per_node": PACKAGES + 4 + 30,
+            "all_env_checks_s": round(seconds, 3), "per_node_ms": round(seconds / nodes * 1000, 1),
+            "checks_with_findings": failures}
+
+
+def probe_conda_meta_cost(cluster, node) -> dict:
+    """Probe's env section with 224 conda-meta records against an env with none: the node's
+    16 real records once (pytorch's is 4 MB of file lists), then clones of all but pytorch's."""
+    real = Path(layout.NodeSpot(1).host_path(node.env_prefix)) / "conda-meta"
+    scratch_env = f"{node.miniconda}/envs/bench-224"
+    meta = layout.NodeSpot(1).host_path(scratch_env) / "conda-meta"
+    meta.mkdir(parents=True, exist_ok=True)
+    sources = sorted(real.glob("*.json"), key=lambda p: p.stat().st_size)
+    picks = sources + [sources[i % (len(sources) - 1)] for i in range(PACKAGES + 4 - len(sources))]
+    for i, source in enumerate(picks):
+        doc = json.loads(source.read_text())
+        doc["name"] = f"{doc['name']}-{i}"
+        (meta / f"{doc['name']}-{doc['version']}-{doc['build']}.json").write_text(
+            json.dumps(doc, indent=2))
+    try:
+        sizes = sum(p.stat().st_size for p in meta.iterdir())
+        timings = {}
+        for label, env_name in (("with_224_records", "bench-224"), ("no_env", "absent")):
+            probe_node = replace(node, env_name=env_name)
+            runs = [facts.gather_node(cluster, probe_node, runtime=False)["section_seconds"]["env"]
+                    for _ in range(5)]
+            timings[label] = round(sorted(runs)[2] * 1000, 1)
+        return {"records": PACKAGES + 4, "conda_meta_bytes": sizes,
+                "env_section_ms_median": timings,
+                "added_ms": round(timings["with_224_records"] - timings["no_env"], 1)}
+    finally:
+        shutil.rmtree(meta.parent, ignore_errors=True)

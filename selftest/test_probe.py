@@ -71,7 +71,7 @@ def load_probe_module():
 
 RECORD = {"name": "pytorch", "version": "2.0.1", "build": "py3.9_cuda11.8_cudnn8.7.0_0",
           "build_number": 0, "channel": "https://conda.anaconda.org/pytorch/linux-64",
-          "subdir": "linux-64", "url": None,
+          "subdir": "linux-64", "url": None, "md5": "0f3a", "sha256": None,
           "files": ["lib/a.py"] * 3, "paths_data": {"paths": [{"_path": "x", "name": "decoy"}]}}
 
 

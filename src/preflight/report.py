@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from .checks import cuda
+
 OUTCOMES = ("passed", "failed", "error", "skipped")
 
 
@@ -26,13 +28,17 @@ class Collector:
             return
         props = dict(report.user_properties)
         self.results.append({"id": report.nodeid.split("::")[-1], "outcome": outcome,
-                             "node": props.get("node", "-"), "message": _message(report)})
+                             "node": props.get("node", "cluster"), "message": _message(report)})
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         out = Path(self.config.getoption("report_dir"))
         out.mkdir(parents=True, exist_ok=True)
+        from .pytest_plugin import FACTS  # the plugin owns the stash key
+        gathered = self.config.stash.get(FACTS, {})
         text = summary(self.cluster.name, [n.name for n in self.nodes], self.results,
-                       time.time() - self.started)
+                       time.time() - self.started,
+                       [cuda.one_line(n.name, gathered[n.name]) for n in self.nodes
+                        if n.name in gathered])
         (out / "summary.md").write_text(text)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
@@ -62,8 +68,10 @@ def _message(report: pytest.TestReport) -> str:
         lines[-1] if lines else "")
 
 
-def summary(cluster: str, nodes: list[str], results: list[dict], seconds: float) -> str:
-    """Markdown: verdict, a nodes-by-outcome table, then every failure as ops read it."""
+def summary(cluster: str, nodes: list[str], results: list[dict], seconds: float,
+            node_lines: list[str] = ()) -> str:
+    """Markdown: verdict, a nodes-by-outcome table, each node in one line, then every
+    failure as ops read it."""
     per_node: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
     for result in results:
         per_node[result["node"]][result["outcome"]] += 1
@@ -76,6 +84,8 @@ def summary(cluster: str, nodes: list[str], results: list[dict], seconds: float)
     for name in [*nodes, *sorted(set(per_node) - set(nodes))]:
         counts = per_node[name]
         lines.append(f"| {name} | " + " | ".join(str(counts[o]) for o in OUTCOMES) + " |")
+    if node_lines:
+        lines += ["", "## Nodes", "", "```", *node_lines, "```"]
     if bad:
         lines += ["", "## Failures", ""]
         for result in bad:

@@ -189,11 +189,49 @@ def miniconda():
                                 "version": python_version()}
     else:
         facts["base_python"] = python_runs(base)
-    conda_sh = os.path.join(prefix, "etc", "profile.d", "conda.sh")
-    if os.path.exists(conda_sh):
-        # A login shell, as a user's ssh session gets: profile files run first.
-        shell = "bash" if os.path.exists("/bin/bash") else "sh"
-        facts["conda_sh"] = run([shell, "-lc", '. "$0" && command -v conda', conda_sh], 20)
+    if LOGIN.get("conda_sh") is not None:
+        facts["conda_sh"] = LOGIN["conda_sh"]
+    return facts
+
+
+LOGIN = {}
+# One login shell, as a user's ssh session gets (profile files run first), tells two
+# things: CUDA_VISIBLE_DEVICES there, and whether conda.sh sources cleanly.
+LOGIN_SCRIPT = (
+    'printf "CVD=%s\\n" "${CUDA_VISIBLE_DEVICES-__unset__}"; '
+    '[ -f "$0" ] || exit 99; . "$0" && command -v conda >/dev/null')
+
+
+@section("login")
+def login():
+    conda_sh = os.path.join(ARGS["miniconda"], "etc", "profile.d", "conda.sh")
+    shell = "bash" if os.path.exists("/bin/bash") else "sh"
+    done = run([shell, "-lc", LOGIN_SCRIPT, conda_sh], 20)
+    cvd = None
+    for line in done["stdout"].splitlines():
+        if line.startswith("CVD="):
+            cvd = None if line[4:] == "__unset__" else line[4:]
+    LOGIN["cuda_visible_devices"] = cvd
+    if done["rc"] != 99:
+        LOGIN["conda_sh"] = {"rc": done["rc"], "stderr": done["stderr"],
+                             "stdout": done["stdout"]}
+    return {"cuda_visible_devices": cvd, "shell": shell}
+
+
+@section("gpu")
+def gpu():
+    """nvidia-smi's full XML report (parsed on the controller) and /dev/nvidia* nodes.
+    No nvidia-smi is a fact (a GPU-less node), not an error."""
+    devices = sorted(d for d in os.listdir("/dev") if d.startswith("nvidia"))
+    folders = [*os.environ.get("PATH", "").split(":"), "/usr/bin", "/usr/local/nvidia/bin"]
+    found = [os.path.join(d, "nvidia-smi") for d in folders if d]
+    smi = next((p for p in found if os.access(p, os.X_OK)), None)
+    facts = {"dev": devices, "nvidia_smi": smi, "cuda_visible_devices":
+             LOGIN.get("cuda_visible_devices")}
+    if smi:
+        done = run([smi, "-q", "-x"], 30)
+        facts["smi"] = {"format": "xml", "rc": done["rc"], "text": done["stdout"],
+                        "error": done["stderr"].strip()[-500:]}
     return facts
 
 
@@ -224,7 +262,7 @@ def conda_record(text):
         end = text.find("\n", start)
         found[key] = from_json(text[start:end if end >= 0 else None].rstrip().rstrip(","))
     if "name" in found and "version" in found and "build" in found:
-        return found
+        return {key: found.get(key) for key in RECORD_KEYS}
     import json
     doc = json.loads(text)
     return {key: doc.get(key) for key in RECORD_KEYS}
@@ -293,8 +331,8 @@ def runtime():
 def main():
     started = time.time()
     facts = {"probe_version": PROBE_VERSION, "section_seconds": {}}
-    for name, gather in (("node", node), ("miniconda", miniconda), ("env", env),
-                         ("runtime", runtime)):
+    for name, gather in (("node", node), ("login", login), ("miniconda", miniconda),
+                         ("env", env), ("gpu", gpu), ("runtime", runtime)):
         begun = time.time()
         facts[name] = gather()
         facts["section_seconds"][name] = round(time.time() - begun, 4)

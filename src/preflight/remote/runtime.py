@@ -10,16 +10,29 @@ try:
     import torch
     import torch.distributed as dist
 
+    cuda = torch.cuda.is_available()
     out["torch"] = {
         "version": torch.__version__,
         "file": torch.__file__,
         "cuda_build": torch.version.cuda,
-        "cuda_available": torch.cuda.is_available(),
-        "device_count": torch.cuda.device_count() if torch.cuda.is_available() else 0,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "cuda_available": cuda,
+        "device_count": torch.cuda.device_count() if cuda else 0,
+        "devices": [],
+        "nccl": None,
         "distributed": dist.is_available(),
         "backends": {name: bool(getattr(dist, "is_%s_available" % name, lambda: False)())
                      for name in ("nccl", "gloo", "mpi")},
     }
+    for index in range(out["torch"]["device_count"]):
+        props = torch.cuda.get_device_properties(index)
+        out["torch"]["devices"].append({
+            "name": props.name, "capability": "%d.%d" % (props.major, props.minor),
+            "memory_mib": props.total_memory // (1 << 20)})
+    if cuda:
+        version = torch.cuda.nccl.version()
+        out["torch"]["nccl"] = ".".join(map(str, version)) if isinstance(version, tuple) \
+            else str(version)
 except Exception as exc:  # the node still reports; the failure is a finding
     out["torch_error"] = "%s: %s" % (type(exc).__name__, exc)
 try:

@@ -1,0 +1,128 @@
+"""CUDA checks against nvidia-smi outputs in NVIDIA's documented formats (fixtures/nvidia-smi)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from preflight import envspec, nvsmi
+from preflight.checks import cuda
+from selftest.suites import REPO
+from selftest.test_checks_miniconda import NODE
+
+SMI = REPO / "fixtures" / "nvidia-smi"
+GPU_NODE = replace(NODE, gpus=8)
+A100_ENV = envspec.load(REPO / "fixtures" / "environment.a100.yml")  # cudatoolkit=11.8
+
+
+def gpu_facts(smi_file: str, *, devices: int = 8, cuda_build: str | None = "11.8",
+              nccl: str = "2.14.3", name: str = "w1") -> dict:
+    text = (SMI / smi_file).read_text()
+    return {"reach": {"ok": True},
+            "runtime": {"ok": True, "torch": {
+                "version": "2.0.1", "cuda_build": cuda_build, "cuda_available": devices > 0,
+                "device_count": devices, "nccl": nccl, "devices": []}},
+            "gpu": {"dev": [f"nvidia{i}" for i in range(devices)] + ["nvidiactl"],
+                    "nvidia_smi": "/usr/bin/nvidia-smi", "cuda_visible_devices": None,
+                    "smi": {"format": "csv" if smi_file.endswith(".csv") else "xml", "rc": 0,
+                            "text": text, "error": ""}}}
+
+
+def test_xml_and_csv_agree_on_the_healthy_node():
+    xml = nvsmi.parse_xml((SMI / "a100x8-healthy.xml").read_text())
+    csv = nvsmi.parse_csv((SMI / "a100x8-healthy.csv").read_text())
+    assert xml["driver"] == csv["driver"] == "535.154.05"
+    assert xml["cuda"] == "12.2"
+    fields = ("index", "name", "uuid", "persistence", "ecc", "memory_mib", "retired_pending")
+    assert [{k: g[k] for k in fields} for g in xml["gpus"]] == \
+        [{k: g[k] for k in fields} for g in csv["gpus"]]
+    assert len(xml["gpus"]) == 8
+    assert xml["gpus"][0]["retired_pending"] is None  # N/A on A100: not reported
+
+
+def test_garbage_is_a_clear_error():
+    with pytest.raises(nvsmi.SmiError, match="not XML"):
+        nvsmi.parse_xml("NVIDIA-SMI has failed because it couldn't communicate with the driver")
+    facts = gpu_facts("a100x8-healthy.xml")
+    facts["gpu"]["smi"] = {"format": "xml", "rc": 9, "text": "", "error": "driver not loaded"}
+    assert "driver not loaded" in cuda.device_count(GPU_NODE, facts)[0].found
+
+
+CHECKS = [cuda.available_as_declared, cuda.device_count, cuda.gpus_healthy,
+          lambda n, f: cuda.build_matches_env(n, f, A100_ENV),
+          lambda n, f: cuda.driver_new_enough(n, f, A100_ENV)]
+
+
+@pytest.mark.parametrize("check", range(len(CHECKS)))
+def test_healthy_8_gpu_node_passes(check):
+    assert CHECKS[check](GPU_NODE, gpu_facts("a100x8-healthy.xml")) == []
+
+
+def test_missing_gpu():
+    found = cuda.device_count(GPU_NODE, gpu_facts("a100x7-missing-gpu.xml", devices=7))
+    assert [str(f) for f in found] == [
+        "w1: GPU count: expected 8 GPU(s) visible to torch, found 7",
+        "w1: GPU count: expected 8 GPU(s) in nvidia-smi, found 7"]
+
+
+def test_old_driver_for_cuda_11_8():
+    found = cuda.driver_new_enough(GPU_NODE, gpu_facts("a100x8-old-driver.xml"), A100_ENV)
+    assert found[0].expected.startswith(">= 520.61.05 for CUDA 11.8")
+    assert found[0].found == "470.182.03"
+    assert "minor version compatibility" in found[0].hint  # 470 >= 450.80.02
+
+
+def test_mixed_models_in_one_node_and_across_nodes():
+    mixed = gpu_facts("mixed-a100-v100.xml")
+    found = cuda.same_stack(GPU_NODE, {"w1": mixed, "w2": gpu_facts("a100x8-healthy.xml"),
+                                       "w3": gpu_facts("a100x8-healthy.xml")})
+    assert found[0].found == "4 x NVIDIA A100-SXM4-80GB, 4 x Tesla V100-SXM2-32GB"
+    assert any(f.check == "same GPU models on every node" for f in found)
+    healthy = replace(NODE, name="w2", gpus=8)
+    assert cuda.same_stack(healthy, {"w1": mixed, "w2": gpu_facts("a100x8-healthy.xml"),
+                                     "w3": gpu_facts("a100x8-healthy.xml")}) == []
+
+
+def test_nccl_version_drift_names_the_odd_node():
+    nodes = {f"w{i}": gpu_facts("a100x8-healthy.xml") for i in (1, 2, 3)}
+    nodes["w3"] = gpu_facts("a100x8-healthy.xml", nccl="2.18.1")
+    found = cuda.same_stack(replace(NODE, name="w3", gpus=8), nodes)
+    assert [f.check for f in found] == ["same NCCL on every node"]
+    assert found[0].expected == "NCCL 2.14.3"
+    assert found[0].found == "2.18.1"
+
+
+def test_remap_failure_is_unhealthy():
+    found = cuda.gpus_healthy(GPU_NODE, gpu_facts("a100x8-remap-failure.xml"))
+    assert [f.found for f in found] == ["a row remap pending (reset the GPU)",
+                                        "a row remap failure (replace the GPU)"]
+    assert "GPU 3" in found[0].expected
+
+
+def test_declared_gpus_but_cpu_torch():
+    facts = gpu_facts("a100x8-healthy.xml", devices=0, cuda_build=None)
+    found = cuda.available_as_declared(GPU_NODE, facts)
+    assert found[0].expected == "CUDA available with 8 GPU(s)"
+    assert "built without CUDA" in found[0].hint
+    assert cuda.build_matches_env(GPU_NODE, facts, A100_ENV)[0].found == \
+        "torch 2.0.1 built for CPU only"
+
+
+def test_torch_built_for_other_cuda():
+    facts = gpu_facts("a100x8-healthy.xml", cuda_build="12.1")
+    assert cuda.build_matches_env(GPU_NODE, facts, A100_ENV)[0].found == \
+        "torch 2.0.1 built for CUDA 12.1"
+
+
+def test_gpu_less_node_passes_with_no_gpu_expected():
+    facts = gpu_facts("a100x8-healthy.xml", devices=0, cuda_build=None)
+    del facts["gpu"]["smi"]
+    for check in CHECKS:
+        assert check(NODE, facts) == []
+    assert cuda.one_line("w1", facts) == "[w1] torch 2.0.1, CUDA: False, no GPU"
+
+
+def test_one_line_summary():
+    assert cuda.one_line("w1", gpu_facts("a100x8-healthy.xml")) == \
+        "[w1] torch 2.0.1, CUDA: True, 8 x NVIDIA A100-SXM4-80GB"

@@ -1,0 +1,33 @@
+"""CUDA: torch sees the declared GPUs, built for the env's CUDA, on a new-enough driver,
+with the same NCCL, GPU model and driver on every node."""
+
+import pytest
+
+from preflight.checks import cuda
+from preflight.findings import require
+
+pytestmark = pytest.mark.cuda
+
+
+def test_cuda_available_as_declared(node, facts):
+    require(cuda.available_as_declared(node, facts))
+
+
+def test_cuda_device_count_as_declared(node, facts):
+    require(cuda.device_count(node, facts))
+
+
+def test_cuda_torch_build_matches_env(node, facts, env_spec):
+    require(cuda.build_matches_env(node, facts, env_spec))
+
+
+def test_cuda_driver_new_enough(node, facts, env_spec):
+    require(cuda.driver_new_enough(node, facts, env_spec))
+
+
+def test_cuda_gpus_healthy(node, facts):
+    require(cuda.gpus_healthy(node, facts))
+
+
+def test_cuda_same_stack_on_every_node(node, facts, cluster_facts):
+    require(cuda.same_stack(node, cluster_facts))

@@ -28,14 +28,27 @@ def probe_command(node: Node, script: str) -> str:
             f'echo "no working python3 on the node (tried {candidates})" >&2; exit 127')
 
 
-def probe_script(node: Node, runtime: bool = True) -> str:
-    """The probe with its arguments; runtime=False skips the env-Python run (torch import)."""
-    args = {"miniconda": node.miniconda, "env_name": node.env_name,
+def probe_script(node: Node, runtime: bool = True, peers: list[str] = ()) -> str:
+    """The probe with its arguments; runtime=False skips the env-Python run (torch import);
+    peers are the node names this node must resolve."""
+    args = {"miniconda": node.miniconda, "env_name": node.env_name, "peers": list(peers),
             "env_prefix": node.env_prefix, "workspace": node.workspace,
             "runtime_script": remote.source("runtime.py") if runtime else None,
             "runtime_timeout": max(10.0, node.command_timeout * 0.75)}
     # JSON is not Python (null, true): decode it on the node rather than paste it as code.
     return f"ARGS = __import__('json').loads({json.dumps(args)!r})\n" + remote.source("probe.py")
+
+
+def peers_of(cluster: Cluster, node: Node) -> list[str]:
+    """Every other node; on big clusters the master and the next 8 nodes (a ring), so the
+    cluster's name service sees N x 9 look-ups, not N squared."""
+    names = [n.name for n in cluster.nodes if n.name != node.name]
+    if len(cluster.nodes) <= cluster.nccl.resolve_all_peers_max:
+        return names
+    everyone = [n.name for n in cluster.nodes]
+    at = everyone.index(node.name)
+    ring = [everyone[(at + k) % len(everyone)] for k in range(1, 9)]
+    return [n for n in dict.fromkeys([cluster.master.name, *ring]) if n != node.name]
 
 
 def gather_node(cluster: Cluster, node: Node, runtime: bool = True) -> dict:
@@ -45,7 +58,8 @@ def gather_node(cluster: Cluster, node: Node, runtime: bool = True) -> dict:
     conn = None
     try:
         conn = transport.connect(cluster, node)
-        done = conn.run(probe_command(node, probe_script(node, runtime)), node.command_timeout)
+        script = probe_script(node, runtime, peers_of(cluster, node))
+        done = conn.run(probe_command(node, script), node.command_timeout)
         reach["executions"] = conn.executions
         facts, reach["reason"] = _parse(done)
         reach["ok"] = reach["reason"] is None

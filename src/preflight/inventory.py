@@ -56,6 +56,28 @@ class NodeEntry(Settings):
     role: Literal["master", "worker"] = "worker"
 
 
+class NcclSettings(BaseModel):
+    """The cross-node collective test: torchrun on every node, then a size sweep."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    master_port: int = Field(29500, ge=1, le=65535)
+    backend: Literal["auto", "nccl", "gloo"] = "auto"  # auto: nccl where GPUs are declared
+    env: dict[str, str] = {}  # NCCL_SOCKET_IFNAME, GLOO_SOCKET_IFNAME, NCCL_IB_DISABLE, ...
+    rdzv_timeout: float = Field(30, gt=0)
+    collective_timeout: float = Field(60, gt=0)
+    deadline: float = Field(180, gt=0)  # the whole run, after which every node is cleaned
+    min_bytes: int = Field(1024, ge=4)
+    max_bytes: int = Field(16 << 20, ge=4)
+    factor: int = Field(4, ge=2)
+    iterations: int = Field(10, ge=1)
+    warmup: int = Field(3, ge=0)
+    pairwise_bytes: int = Field(4 << 20, ge=4)
+    min_busbw_gbps: float | None = Field(None, gt=0)
+    busbw_tolerance: float = Field(0.1, ge=0, lt=1)
+    resolve_all_peers_max: int = Field(256, ge=1)  # above it: the master and 8 neighbours
+
+
 class ClusterFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -63,6 +85,7 @@ class ClusterFile(BaseModel):
     environment: str = "environment.yml"
     lock: str | None = None
     allowed_channels: list[str] = []  # beyond environment.yml's own channels
+    nccl: NcclSettings = NcclSettings()
     defaults: Defaults = Defaults()
     nodes: list[NodeEntry] = Field(min_length=1)
 
@@ -101,6 +124,7 @@ class Cluster:
     environment: Path
     lock: Path | None
     allowed_channels: tuple[str, ...]
+    nccl: NcclSettings
     ssh_config: Path | None
     known_hosts: Path
     trust_new_host_keys: bool
@@ -146,7 +170,7 @@ def load(path: str | Path) -> Cluster:
     d = spec.defaults
     return Cluster(
         name=spec.cluster, path=path, environment=env_path, lock=lock,
-        allowed_channels=tuple(spec.allowed_channels),
+        allowed_channels=tuple(spec.allowed_channels), nccl=spec.nccl,
         ssh_config=_user_path(base, d.ssh_config) if d.ssh_config else None,
         known_hosts=_user_path(base, d.known_hosts),
         trust_new_host_keys=d.trust_new_host_keys, parallelism=d.parallelism,
@@ -225,6 +249,8 @@ def _owner(loc: tuple, data: dict) -> str:
 def _model_at(loc: tuple) -> type[BaseModel]:
     if loc[:1] == ("defaults",):
         return Defaults
+    if loc[:1] == ("nccl",):
+        return NcclSettings
     if loc[:1] == ("nodes",):
         return NodeEntry
     return ClusterFile

@@ -84,11 +84,13 @@ class Connection:
     jump: Connection | None = None
     executions: int = field(default=0)
 
-    def run(self, command: str, timeout: float, stdin: str | None = None) -> Result:
-        """Run command under `timeout -k` on the node, so it is killed there, not abandoned."""
+    def run(self, command: str, timeout: float, stdin: str | None = None,
+            kill_after: int = 2) -> Result:
+        """Run command under `timeout -k` on the node, so it is killed there, not abandoned
+        (TERM at timeout, KILL kill_after seconds later for what ignored TERM)."""
         self.executions += 1
         limit = max(1, math.ceil(timeout))
-        remote = f"timeout -k 2 {limit} sh -c {shlex.quote(command)}"
+        remote = f"timeout -k {int(kill_after)} {limit} sh -c {shlex.quote(command)}"
         started = time.monotonic()
         try:
             chan = self.client.get_transport().open_session(timeout=self.target.connect_timeout)
@@ -96,7 +98,7 @@ class Connection:
             if stdin is not None:
                 chan.sendall(stdin.encode())
             chan.shutdown_write()
-            out, err, finished = _drain(chan, started + limit + GRACE_S)
+            out, err, finished = _drain(chan, started + limit + kill_after + GRACE_S)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise Unreachable(f"connection lost running a command: {exc}") from None
         seconds = time.monotonic() - started

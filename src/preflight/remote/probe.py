@@ -328,11 +328,34 @@ def runtime():
     return result
 
 
+@section("net")
+def net():
+    """Name resolution of this node and its peers, and network interfaces' state."""
+    import socket  # 3 ms of imports; only this section needs it
+
+    def addresses(name):
+        try:
+            return sorted({a[4][0] for a in socket.getaddrinfo(name, None, socket.AF_INET)})
+        except OSError as exc:
+            return "cannot resolve: %s" % exc
+    interfaces = {}
+    for name in os.listdir("/sys/class/net"):
+        try:
+            with open("/sys/class/net/%s/operstate" % name) as stream:
+                interfaces[name] = stream.read().strip()
+        except OSError:
+            interfaces[name] = "unknown"
+    hostname = socket.gethostname()
+    return {"hostname": hostname, "hostname_addrs": addresses(hostname),
+            "peers": {name: addresses(name) for name in ARGS.get("peers", ())},
+            "interfaces": interfaces}
+
+
 def main():
     started = time.time()
     facts = {"probe_version": PROBE_VERSION, "section_seconds": {}}
     for name, gather in (("node", node), ("login", login), ("miniconda", miniconda),
-                         ("env", env), ("gpu", gpu), ("runtime", runtime)):
+                         ("env", env), ("gpu", gpu), ("net", net), ("runtime", runtime)):
         begun = time.time()
         facts[name] = gather()
         facts["section_seconds"][name] = round(time.time() - begun, 4)

@@ -29,6 +29,14 @@ def check(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def nccl(session: nox.Session) -> None:
+    """The network pre-checks and the cross-node collective alone (-- --pairwise to add pairs)."""
+    _install(session)
+    session.run("pytest", "tests", "--rootdir", ".", "--cluster=cluster.yaml", "-m", "nccl",
+                f"--junitxml={REPORTS}/junit-nccl.xml", *session.posargs)
+
+
+@nox.session(default=False)
 def lock(session: nox.Session) -> None:
     """Write conda-lock.yml from a reference node (-- --node NAME; default: the master)."""
     _install(session)

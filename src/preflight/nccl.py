@@ -162,7 +162,7 @@ def _blame_rendezvous(nodes: dict, master: str) -> None:
     absent = [n for n, v in nodes.items() if v["reason"] and v["reason"].startswith(NEVER_JOINED)]
     if not absent:
         return
-    for name, verdict in nodes.items():
+    for verdict in nodes.values():
         reason = verdict["reason"] or ""
         if "joined" in reason or reason == "rendezvous did not complete":
             verdict["reason"] = f"{reason}; never joined: {', '.join(absent)}"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from . import channels, envspec, inventory, lockfile, report
+from . import channels, envspec, inventory, lockfile, once, report
 from . import facts as facts_mod
 from .errors import UserError
 from .findings import CheckFailed
@@ -28,7 +28,8 @@ MARKERS = {
     "env": "conda environment pins, provenance and cross-node sameness",
     "cuda": "torch runtime, GPUs, CUDA and driver",
     "ssh": "SSH client and server configuration",
-    "nccl": "cross-node collective test (slow)",
+    "nccl": "cross-node collective test and its network pre-checks (slow)",
+    "network": "name resolution, interfaces and the master port, before any torchrun",
     "slow": "takes more than a few seconds",
 }
 
@@ -45,6 +46,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="accept and record host keys not yet in known_hosts (new cluster)")
     group.addoption("--facts", default=None,
                     help="use facts from this JSON file instead of probing the nodes")
+    group.addoption("--pairwise", action="store_true",
+                    help="also run the collective between pairs of nodes to name a slow one")
     group.addoption("--report-dir", default="reports",
                     help="where facts.json and summary.md go (default: reports)")
 
@@ -70,6 +73,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if config.option.collectonly:
         return
+    once.run_id()  # one id for this run, inherited by xdist workers
     collector = report.Collector(config, cluster, nodes)  # its clock includes the gathering
     config.stash[FACTS] = _facts_for_run(config, cluster, nodes)
     config.pluginmanager.register(collector, "preflight-report")

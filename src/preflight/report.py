@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from .checks import cuda
+from . import once
+from .checks import collective, cuda
 
 OUTCOMES = ("passed", "failed", "error", "skipped")
 
@@ -39,6 +40,10 @@ class Collector:
                        time.time() - self.started,
                        [cuda.one_line(n.name, gathered[n.name]) for n in self.nodes
                         if n.name in gathered])
+        outcome = once.read(Path(self.config.rootpath) / out, "nccl")
+        if outcome:
+            text += "\n## Collective\n\n" + (collective.busbw_table(outcome) or
+                                               "no bandwidth measured (the run failed)") + "\n"
         (out / "summary.md").write_text(text)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:

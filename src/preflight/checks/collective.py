@@ -1,0 +1,58 @@
+"""Each node's part in the cross-node collective: joined, correct, fast enough."""
+
+from __future__ import annotations
+
+from ..findings import Finding
+from ..inventory import Cluster, Node
+
+
+def node_result(node: Node, outcome: dict) -> list[Finding]:
+    mine = outcome["nodes"].get(node.name)
+    if mine is None:
+        return []
+    found = []
+    if not mine["ok"]:
+        found.append(Finding(node.name, "collective", f"torchrun over {outcome['world']} nodes "
+                             f"({outcome['backend']}) completes with exact results",
+                             mine["reason"]))
+    cleaned = outcome.get("cleanup", {}).get(node.name, "clean")
+    if cleaned != "clean":
+        found.append(Finding(node.name, "collective cleanup", "no process or temp file left",
+                             cleaned))
+    return found
+
+
+def busbw(node: Node, outcome: dict, cluster: Cluster) -> list[Finding]:
+    """The largest message's bus bandwidth against cluster.yaml's min_busbw_gbps."""
+    floor = cluster.nccl.min_busbw_gbps
+    mine = outcome["nodes"].get(node.name, {})
+    sweeps = [r["sweep"] for r in mine.get("ranks", ()) if r.get("sweep")]
+    if floor is None or not sweeps:
+        return []
+    worst = min(s[-1]["busbw_gbps"] for s in sweeps)
+    limit = floor * (1 - cluster.nccl.busbw_tolerance)
+    if worst >= limit:
+        return []
+    return [Finding(node.name, "bus bandwidth", f">= {floor} GB/s (tolerance "
+                    f"{cluster.nccl.busbw_tolerance:.0%}) at {sweeps[0][-1]['bytes']} bytes",
+                    f"{worst:.3f} GB/s")]
+
+
+def pair_verdict(node: Node, pairwise: dict) -> list[Finding]:
+    found = []
+    for suspect, why in pairwise["verdict"].items():
+        if suspect == node.name or node.name in suspect.split("<->"):
+            found.append(Finding(node.name, "pairwise", "every pair with this node healthy",
+                                 why))
+    return found
+
+
+def busbw_table(outcome: dict) -> str:
+    """nccl-tests style: size, time, algbw, busbw (rank 0's view)."""
+    if not outcome.get("sweep"):
+        return ""
+    lines = [f"all_reduce over {outcome['world']} nodes ({outcome['backend']}):", "",
+             "| bytes | time (us) | algbw (GB/s) | busbw (GB/s) |", "|---:|---:|---:|---:|"]
+    lines += [f"| {r['bytes']} | {r['time_us']} | {r['algbw_gbps']:.4f} | {r['busbw_gbps']:.4f} |"
+              for r in outcome["sweep"]]
+    return "\n".join(lines)

@@ -20,7 +20,7 @@ from pathlib import Path
 from simcluster import cluster, layout
 
 from preflight import facts, inventory
-from selftest import bench_env
+from selftest import bench_env, bench_nccl
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "reports" / "bench"
@@ -115,6 +115,7 @@ def main() -> None:
                 spec = inventory.load(layout.RUN / "cluster.yaml")
                 harness["probe_conda_meta"] = bench_env.probe_conda_meta_cost(
                     spec, spec.nodes[0])
+                harness["collective"] = bench_nccl.measure(spec)
             suite_run(count)  # first run writes the nodes' bytecode caches, as on a real node
             harness["suite"].append(suite_run(count))
             testbed["down_s"].append(down_timing())

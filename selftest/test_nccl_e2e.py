@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from simcluster import cluster as simcluster
 
 from preflight import inventory, nccl
 from selftest.suites import run_suites
 from selftest.test_env_e2e import failing
-from simcluster import cluster as simcluster
 
 pytestmark = [pytest.mark.simcluster, pytest.mark.slow]
 TIMEOUTS = {"rdzv_timeout": 10, "collective_timeout": 10, "deadline": 40}

@@ -28,10 +28,12 @@ def probe_command(node: Node, script: str) -> str:
             f'echo "no working python3 on the node (tried {candidates})" >&2; exit 127')
 
 
-def probe_script(node: Node, runtime: bool = True, peers: list[str] = ()) -> str:
+def probe_script(node: Node, runtime: bool = True, peers: list[str] = (),
+                 sync: dict | None = None, ssh: dict | None = None) -> str:
     """The probe with its arguments; runtime=False skips the env-Python run (torch import);
     peers are the node names this node must resolve."""
     args = {"miniconda": node.miniconda, "env_name": node.env_name, "peers": list(peers),
+            "sync": sync, "ssh": ssh,
             "env_prefix": node.env_prefix, "workspace": node.workspace,
             "runtime_script": remote.source("runtime.py") if runtime else None,
             "runtime_timeout": max(10.0, node.command_timeout * 0.75)}
@@ -51,6 +53,20 @@ def peers_of(cluster: Cluster, node: Node) -> list[str]:
     return [n for n in dict.fromkeys([cluster.master.name, *ring]) if n != node.name]
 
 
+def sync_args(cluster: Cluster, node: Node) -> dict | None:
+    if cluster.sync_source is None:
+        return None
+    return {"target": node.workspace, "exclude": cluster.sync.exclude,
+            "max_files": cluster.sync.max_files}
+
+
+def ssh_args(cluster: Cluster) -> dict | None:
+    settings = cluster.ssh
+    if not settings.check:
+        return None
+    return {"identity_file": settings.identity_file, "client_config": settings.client_config}
+
+
 def gather_node(cluster: Cluster, node: Node, runtime: bool = True) -> dict:
     started = time.monotonic()
     reach = {"ok": False, "reason": None, "executions": 0}
@@ -58,7 +74,8 @@ def gather_node(cluster: Cluster, node: Node, runtime: bool = True) -> dict:
     conn = None
     try:
         conn = transport.connect(cluster, node)
-        script = probe_script(node, runtime, peers_of(cluster, node))
+        script = probe_script(node, runtime, peers_of(cluster, node), sync_args(cluster, node),
+                              ssh_args(cluster))
         done = conn.run(probe_command(node, script), node.command_timeout)
         reach["executions"] = conn.executions
         facts, reach["reason"] = _parse(done)

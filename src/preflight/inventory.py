@@ -78,6 +78,35 @@ class NcclSettings(BaseModel):
     resolve_all_peers_max: int = Field(256, ge=1)  # above it: the master and 8 neighbours
 
 
+class SyncSettings(BaseModel):
+    """The code tree every node must carry, compared by content hash with `source`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str | None = None  # on the controller, relative to cluster.yaml; None: no check
+    exclude: list[str] = ["__pycache__", "*.pyc", ".git", ".ipynb_checkpoints", ".DS_Store"]
+    max_files: int = Field(20000, ge=1)
+
+
+class SshSettings(BaseModel):
+    """SSH as multi-node launchers need it: the client config, keys, and a hardened sshd."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    check: bool = True
+    host_pattern: str = "*"  # the client config's Host block for the nodes, e.g. worker-*
+    user: str | None = None  # expected User there (default: the user we log in as)
+    identity_file: str = "~/.ssh/id_ed25519"  # on every node, for node-to-node launches
+    client_config: str = "~/.ssh/config"  # on every node
+    server_alive_interval: int | None = Field(60, ge=1)
+    check_controller: bool = True  # also the controller's ssh_config
+    node_to_node: bool = True
+    sshd: dict[str, list[str]] = {
+        "passwordauthentication": ["no"], "kbdinteractiveauthentication": ["no"],
+        "pubkeyauthentication": ["yes"], "permitemptypasswords": ["no"],
+        "permitrootlogin": ["no", "prohibit-password", "without-password"]}
+
+
 class ClusterFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -86,6 +115,8 @@ class ClusterFile(BaseModel):
     lock: str | None = None
     allowed_channels: list[str] = []  # beyond environment.yml's own channels
     nccl: NcclSettings = NcclSettings()
+    sync: SyncSettings = SyncSettings()
+    ssh: SshSettings = SshSettings()
     defaults: Defaults = Defaults()
     nodes: list[NodeEntry] = Field(min_length=1)
 
@@ -125,6 +156,9 @@ class Cluster:
     lock: Path | None
     allowed_channels: tuple[str, ...]
     nccl: NcclSettings
+    sync: SyncSettings
+    sync_source: Path | None
+    ssh: SshSettings
     ssh_config: Path | None
     known_hosts: Path
     trust_new_host_keys: bool
@@ -170,7 +204,8 @@ def load(path: str | Path) -> Cluster:
     d = spec.defaults
     return Cluster(
         name=spec.cluster, path=path, environment=env_path, lock=lock,
-        allowed_channels=tuple(spec.allowed_channels), nccl=spec.nccl,
+        allowed_channels=tuple(spec.allowed_channels), nccl=spec.nccl, sync=spec.sync,
+        sync_source=_source_dir(base, spec.sync.source, doc), ssh=spec.ssh,
         ssh_config=_user_path(base, d.ssh_config) if d.ssh_config else None,
         known_hosts=_user_path(base, d.known_hosts),
         trust_new_host_keys=d.trust_new_host_keys, parallelism=d.parallelism,
@@ -251,6 +286,10 @@ def _model_at(loc: tuple) -> type[BaseModel]:
         return Defaults
     if loc[:1] == ("nccl",):
         return NcclSettings
+    if loc[:1] == ("sync",):
+        return SyncSettings
+    if loc[:1] == ("ssh",):
+        return SshSettings
     if loc[:1] == ("nodes",):
         return NodeEntry
     return ClusterFile
@@ -260,6 +299,16 @@ def _existing(base: Path, rel: str, doc, loc: tuple, what: str) -> Path:
     path = _user_path(base, rel)
     if not path.is_file():
         raise UserError(f"{doc.where(loc)}: {what} file '{rel}' not found (looked at {path})")
+    return path
+
+
+def _source_dir(base: Path, rel: str | None, doc) -> Path | None:
+    if rel is None:
+        return None
+    path = _user_path(base, rel)
+    if not path.is_dir():
+        raise UserError(f"{doc.where(('sync', 'source'))}: sync source '{rel}' is not a "
+                        f"folder (looked at {path})")
     return path
 
 

@@ -27,8 +27,9 @@ MARKERS = {
     "miniconda": "Miniconda install and layout",
     "env": "conda environment pins, provenance and cross-node sameness",
     "cuda": "torch runtime, GPUs, CUDA and driver",
-    "ssh": "SSH client and server configuration",
+    "ssh": "SSH client and server configuration, keys, node-to-node",
     "nccl": "cross-node collective test and its network pre-checks (slow)",
+    "sync": "the code tree on every node matches the controller's source tree",
     "network": "name resolution, interfaces and the master port, before any torchrun",
     "slow": "takes more than a few seconds",
 }

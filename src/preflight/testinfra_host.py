@@ -6,14 +6,22 @@
 
 from __future__ import annotations
 
-import functools
-
 from . import transport
 from .inventory import Cluster, Node
 
 
-@functools.cache
+_HOSTS: dict[tuple, object] = {}
+
+
 def get(cluster: Cluster, node: Node):
+    """One testinfra host per node and cluster file, for the whole process (as testinfra)."""
+    key = (str(cluster.path), str(cluster.known_hosts), cluster.trust_new_host_keys, node)
+    if key not in _HOSTS:
+        _HOSTS[key] = _make(cluster, node)
+    return _HOSTS[key]
+
+
+def _make(cluster: Cluster, node: Node):
     try:
         import testinfra
         from testinfra.backend.paramiko import ParamikoBackend

@@ -11,3 +11,14 @@ HERE = Path(__file__).parent
 
 def source(name: str) -> str:
     return (HERE / name).read_text()
+
+
+def load(name: str):
+    """Import a node-side script here (the controller hashes its own tree with the probe's
+    code, so both sides agree by construction)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"preflight_remote_{name}", HERE / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,0 +1,58 @@
+"""SSH as multi-node launchers need it: config, keys, hardened sshd, node-to-node."""
+
+import getpass
+
+import pytest
+
+from preflight import once, sshmatrix
+from preflight.checks import ssh
+from preflight.findings import require
+
+pytestmark = pytest.mark.ssh
+
+
+@pytest.fixture
+def ssh_facts(facts, cluster):
+    if facts.get("ssh") is None:
+        pytest.skip("ssh.check is false in cluster.yaml")
+    return facts
+
+
+@pytest.fixture(scope="session")
+def matrix(cluster, pytestconfig, cluster_facts):
+    if not cluster.ssh.node_to_node:
+        pytest.skip("ssh.node_to_node is false in cluster.yaml")
+    nodes = [n for n in cluster.nodes if cluster_facts.get(n.name, {}).get("reach", {}).get("ok")]
+    folder = pytestconfig.rootpath / pytestconfig.getoption("report_dir")
+    return once.once(folder, "ssh-matrix", lambda: sshmatrix.matrix(cluster, nodes))
+
+
+def test_ssh_client_config_for_nodes(node, ssh_facts, cluster):
+    require(ssh.client_config(node, ssh_facts, cluster))
+
+
+def test_ssh_identity_private_and_safe(node, ssh_facts):
+    require(ssh.identity(node, ssh_facts))
+
+
+def test_ssh_key_authorized_on_every_node(node, ssh_facts, cluster_facts):
+    require(ssh.key_spread(node, ssh_facts, cluster_facts))
+
+
+def test_sshd_hardened(node, ssh_facts, cluster):
+    require(ssh.sshd_hardened(node, ssh_facts, cluster))
+
+
+def test_ssh_node_to_node_without_prompt(node, ssh_facts, matrix):
+    require(ssh.node_to_node(node, matrix), ssh.matrix_table(matrix))
+
+
+def test_ssh_controller_config(cluster):
+    """The controller's own ssh_config covers the nodes the same way."""
+    if not cluster.ssh.check_controller or cluster.ssh_config is None:
+        pytest.skip("no controller ssh_config to check")
+    path = cluster.ssh_config
+    texts = {str(path): path.read_text()} if path.is_file() else {}
+    controller = {"node": {"user": cluster.nodes[0].user or getpass.getuser()},
+                  "ssh": {"client_config": texts, "client_config_path": str(path)}}
+    require(ssh.client_config(cluster.master, controller, cluster, where=str(path)))

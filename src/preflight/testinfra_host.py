@@ -9,7 +9,6 @@ from __future__ import annotations
 from . import transport
 from .inventory import Cluster, Node
 
-
 _HOSTS: dict[tuple, object] = {}
 
 

@@ -12,7 +12,7 @@ from selftest.test_checks_miniconda import NODE
 
 
 def run_probe(node, runtime=True) -> dict:
-    command = facts.probe_command(node, facts.probe_script(node, runtime))
+    command = facts.probe_command(node, facts.probe_script(node, runtime=runtime))
     done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=60,
                           check=True)
     return json.loads(done.stdout)

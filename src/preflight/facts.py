@@ -28,11 +28,13 @@ def probe_command(node: Node, script: str) -> str:
             f'echo "no working python3 on the node (tried {candidates})" >&2; exit 127')
 
 
-def probe_script(node: Node, runtime: bool = True, peers: list[str] = (),
-                 sync: dict | None = None, ssh: dict | None = None) -> str:
+def probe_script(node: Node, *, runtime: bool = True, peers: list[str] = (),
+                 sync: dict | None = None, ssh: dict | None = None,
+                 jupyter: bool = False) -> str:
     """The probe with its arguments; runtime=False skips the env-Python run (torch import);
     peers are the node names this node must resolve."""
     args = {"miniconda": node.miniconda, "env_name": node.env_name, "peers": list(peers),
+            "jupyter": jupyter,
             "sync": sync, "ssh": ssh,
             "env_prefix": node.env_prefix, "workspace": node.workspace,
             "runtime_script": remote.source("runtime.py") if runtime else None,
@@ -74,8 +76,9 @@ def gather_node(cluster: Cluster, node: Node, runtime: bool = True) -> dict:
     conn = None
     try:
         conn = transport.connect(cluster, node)
-        script = probe_script(node, runtime, peers_of(cluster, node), sync_args(cluster, node),
-                              ssh_args(cluster))
+        script = probe_script(node, runtime=runtime, peers=peers_of(cluster, node),
+                              sync=sync_args(cluster, node), ssh=ssh_args(cluster),
+                              jupyter=cluster.jupyter.check)
         done = conn.run(probe_command(node, script), node.command_timeout)
         reach["executions"] = conn.executions
         facts, reach["reason"] = _parse(done)

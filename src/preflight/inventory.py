@@ -107,6 +107,16 @@ class SshSettings(BaseModel):
         "permitrootlogin": ["no", "prohibit-password", "without-password"]}
 
 
+class JupyterSettings(BaseModel):
+    """The env's kernel must be registered; a running server must not be open to all."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    check: bool = True
+    kernel_name: str | None = None  # default: the env's name
+    display_name: str | None = None  # e.g. "Python (PyTorch-Dist)"; None: not checked
+
+
 class ClusterFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -117,6 +127,7 @@ class ClusterFile(BaseModel):
     nccl: NcclSettings = NcclSettings()
     sync: SyncSettings = SyncSettings()
     ssh: SshSettings = SshSettings()
+    jupyter: JupyterSettings = JupyterSettings()
     defaults: Defaults = Defaults()
     nodes: list[NodeEntry] = Field(min_length=1)
 
@@ -159,6 +170,7 @@ class Cluster:
     sync: SyncSettings
     sync_source: Path | None
     ssh: SshSettings
+    jupyter: JupyterSettings
     ssh_config: Path | None
     known_hosts: Path
     trust_new_host_keys: bool
@@ -206,6 +218,7 @@ def load(path: str | Path) -> Cluster:
         name=spec.cluster, path=path, environment=env_path, lock=lock,
         allowed_channels=tuple(spec.allowed_channels), nccl=spec.nccl, sync=spec.sync,
         sync_source=_source_dir(base, spec.sync.source, doc), ssh=spec.ssh,
+        jupyter=spec.jupyter,
         ssh_config=_user_path(base, d.ssh_config) if d.ssh_config else None,
         known_hosts=_user_path(base, d.known_hosts),
         trust_new_host_keys=d.trust_new_host_keys, parallelism=d.parallelism,
@@ -290,6 +303,8 @@ def _model_at(loc: tuple) -> type[BaseModel]:
         return SyncSettings
     if loc[:1] == ("ssh",):
         return SshSettings
+    if loc[:1] == ("jupyter",):
+        return JupyterSettings
     if loc[:1] == ("nodes",):
         return NodeEntry
     return ClusterFile

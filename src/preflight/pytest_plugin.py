@@ -29,6 +29,7 @@ MARKERS = {
     "cuda": "torch runtime, GPUs, CUDA and driver",
     "ssh": "SSH client and server configuration, keys, node-to-node",
     "nccl": "cross-node collective test and its network pre-checks (slow)",
+    "jupyter": "the env's Jupyter kernel and no server open without auth",
     "sync": "the code tree on every node matches the controller's source tree",
     "network": "name resolution, interfaces and the master port, before any torchrun",
     "slow": "takes more than a few seconds",

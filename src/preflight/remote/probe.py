@@ -430,6 +430,58 @@ def ssh():
     return facts
 
 
+def listening_ports():
+    """TCP ports in LISTEN state, with the address they are bound to."""
+    ports = []
+    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        for line in (read_text(table) or "").splitlines()[1:]:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == "0A":  # LISTEN
+                address, port = fields[1].split(":")
+                ports.append({"port": int(port, 16), "any": address == "0" * width})
+    return ports
+
+
+@section("jupyter")
+def jupyter():
+    """Kernelspecs (name, display name, python) and running servers, without their tokens."""
+    if not ARGS.get("jupyter"):
+        return None
+    home = os.path.expanduser("~")
+    prefixes = [os.path.join(home, ".local/share/jupyter"), ARGS["env_prefix"] + "/share/jupyter",
+                ARGS["miniconda"] + "/share/jupyter", "/usr/local/share/jupyter",
+                "/usr/share/jupyter"]
+    kernels = []
+    for prefix in prefixes:
+        folder = os.path.join(prefix, "kernels")
+        for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else ():
+            import json
+            try:
+                with open(os.path.join(folder, name, "kernel.json")) as stream:
+                    spec = json.load(stream)
+            except (OSError, ValueError) as exc:
+                kernels.append({"name": name, "path": folder, "error": str(exc)})
+                continue
+            kernels.append({"name": name, "path": folder, "display_name":
+                            spec.get("display_name"), "python": (spec.get("argv") or [""])[0]})
+    servers = []
+    runtime = os.path.join(home, ".local/share/jupyter/runtime")
+    for name in sorted(os.listdir(runtime)) if os.path.isdir(runtime) else ():
+        if name.startswith(("jpserver-", "nbserver-")) and name.endswith(".json"):
+            import json
+            try:
+                with open(os.path.join(runtime, name)) as stream:
+                    info = json.load(stream)
+            except (OSError, ValueError):
+                continue
+            alive = os.path.exists("/proc/%s" % info.get("pid"))
+            # the token stays here: only whether there is one leaves the node
+            servers.append({"pid": info.get("pid"), "port": info.get("port"), "alive": alive,
+                            "hostname": info.get("hostname"), "has_token": bool(info.get("token")),
+                            "password": bool(info.get("password")), "file": name})
+    return {"kernels": kernels, "servers": servers, "listening": listening_ports()}
+
+
 def excluded(name, patterns):
     """Exact names and '*suffix' patterns only: fnmatch would import re (4 ms)."""
     for pattern in patterns:
@@ -479,6 +531,7 @@ def main():
     facts = {"probe_version": PROBE_VERSION, "section_seconds": {}}
     for name, gather in (("node", node), ("login", login), ("miniconda", miniconda),
                          ("env", env), ("gpu", gpu), ("net", net), ("sync", sync), ("ssh", ssh),
+                         ("jupyter", jupyter),
                          ("runtime", runtime)):
         begun = time.time()
         facts[name] = gather()

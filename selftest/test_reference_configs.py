@@ -1,0 +1,39 @@
+"""The reference configs in fixtures/reference pass the checks they illustrate."""
+
+from dataclasses import replace
+
+from preflight.checks import ssh
+from preflight.inventory import SshSettings
+from selftest.suites import REPO
+from selftest.test_checks_miniconda import NODE
+
+REF = REPO / "fixtures" / "reference"
+
+
+class Cluster:
+    ssh = SshSettings(host_pattern="worker-*", user="ubuntu")
+    nodes = (replace(NODE, name="worker-1"), replace(NODE, name="worker-2"))
+
+
+def facts(sshd_text: str) -> dict:
+    return {"node": {"user": "ubuntu", "uid": 1000},
+            "ssh": {"client_config": {"~/.ssh/config": (REF / "ssh_config").read_text()},
+                    "client_config_path": "~/.ssh/config",
+                    "sshd_config": {"/etc/ssh/sshd_config": sshd_text}, "sshd_t": None}}
+
+
+def test_reference_sshd_config_is_hardened():
+    node = Cluster.nodes[0]
+    assert ssh.sshd_hardened(node, facts((REF / "sshd_config").read_text()), Cluster) == []
+    softened = (REF / "sshd_config").read_text() + "Match User ops\n  PasswordAuthentication yes\n"
+    assert "in a Match block" in str(ssh.sshd_hardened(node, facts(softened), Cluster)[0])
+
+
+def test_reference_client_config_covers_the_workers():
+    node = Cluster.nodes[0]
+    assert ssh.client_config(node, facts(""), Cluster) == []
+
+
+def test_reference_jupyter_config_binds_localhost():
+    text = (REF / "jupyter_server_config.py").read_text()
+    assert 'c.ServerApp.ip = "localhost"' in text

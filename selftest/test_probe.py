@@ -108,3 +108,17 @@ def test_probe_run_reports_output_exit_code_and_timeout():
     slow = probe.run(["sh", "-c", "sleep 30 & sleep 30"], 0.3)
     assert slow["rc"] == 124
     assert "timed out" in slow["stderr"]
+
+
+@pytest.mark.parametrize("text", ['{"a": [1, 2.5, null, true], "b": "\\u00e9\\n"}', "[]", '"x"',
+                                  "-3", '{"nested": {"k": [{"z": false}]}}'])
+def test_probe_decoder_matches_json(text):
+    assert load_probe_module().loads(text) == json.loads(text)
+
+
+@pytest.mark.parametrize(("name", "pattern", "hit"), [
+    ("50-cloud.conf", "*.conf", True), ("50-cloud.conf.bak", "*.conf", False),
+    ("a.conf", "?.conf", True), ("ab.conf", "?.conf", False), ("x", "*", True)])
+def test_probe_wildcard_agrees_with_fnmatch(name, pattern, hit):
+    import fnmatch
+    assert load_probe_module().wildcard(name, pattern) is hit is fnmatch.fnmatch(name, pattern)

@@ -35,7 +35,7 @@ def env_missing(node: Node, facts: dict) -> list[Finding]:
     if facts["env"].get("conda") is not None:
         return []
     return [Finding(node.name, "env", f"env '{node.env_name}' at {node.env_prefix}",
-                    "no env there", "run `nox -s provision`")]
+                    "no env there", "create it: conda env create -f environment.yml")]
 
 
 def census(cluster_facts: dict[str, dict]) -> dict[str, Counter]:

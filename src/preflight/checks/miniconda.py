@@ -14,7 +14,7 @@ def prefix_exists(node: Node, facts: dict) -> list[Finding]:
         return []
     found = "nothing there" if not root["exists"] else f"a {root['kind']}"
     return [Finding(node.name, "miniconda prefix", f"a folder at {node.miniconda}", found,
-                    "run `nox -s provision` to install Miniconda")]
+                    "install Miniconda there (bash Miniconda3-*.sh -b -p PREFIX)")]
 
 
 def layout(node: Node, facts: dict) -> list[Finding]:
@@ -40,7 +40,7 @@ def env_exists(node: Node, facts: dict) -> list[Finding]:
         return []
     found = "no conda-meta in it" if env["root"]["exists"] else "no such folder"
     return [Finding(node.name, "conda env", f"env '{node.env_name}' at {node.env_prefix}", found,
-                    "run `nox -s provision` to create it from environment.yml")]
+                    "create it: conda env create -f environment.yml")]
 
 
 def env_python_runs(node: Node, facts: dict) -> list[Finding]:

@@ -14,7 +14,7 @@ def same_tree(node: Node, facts: dict, source: dict[str, str]) -> list[Finding]:
         return []
     if not tree["exists"]:
         return [Finding(node.name, "code sync", f"{len(source)} files under {tree['target']}",
-                        "no such folder", "run `nox -s provision` to sync the code")]
+                        "no such folder", "sync it from the controller, e.g. rsync -a --delete")]
     files = tree["files"]
     differences = {
         "missing": sorted(set(source) - set(files)),

@@ -11,7 +11,7 @@ def tree(tmp_path, files: dict[str, str]):
     for rel, text in files.items():
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(text)
-    return remote.load("probe").tree_hashes(str(tmp_path), EXCLUDE, 100)
+    return remote.probe_module().tree_hashes(str(tmp_path), EXCLUDE, 100)
 
 
 def test_hashes_skip_excluded_names(tmp_path):

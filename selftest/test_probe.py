@@ -60,13 +60,8 @@ def test_broken_env_python_is_a_fact_not_a_crash(fake_node):
 
 
 def load_probe_module():
-    import importlib.util
-
     from preflight import remote
-    spec = importlib.util.spec_from_file_location("probe", remote.HERE / "probe.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return remote.probe_module()
 
 
 RECORD = {"name": "pytorch", "version": "2.0.1", "build": "py3.9_cuda11.8_cudnn8.7.0_0",

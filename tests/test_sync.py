@@ -13,7 +13,7 @@ pytestmark = pytest.mark.sync
 def source_tree(cluster):
     if cluster.sync_source is None:
         pytest.skip("no sync.source in cluster.yaml: nothing to compare the nodes with")
-    hashes, _ = remote.load("probe").tree_hashes(str(cluster.sync_source), cluster.sync.exclude,
+    hashes, _ = remote.probe_module().tree_hashes(str(cluster.sync_source), cluster.sync.exclude,
                                                  cluster.sync.max_files)
     return hashes
 

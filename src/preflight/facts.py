@@ -40,7 +40,7 @@ def probe_script(node: Node, *, runtime: bool = True, peers: list[str] = (),
             "runtime_script": remote.source("runtime.py") if runtime else None,
             "runtime_timeout": max(10.0, node.command_timeout * 0.75)}
     # JSON is not Python (null, true): decode it on the node rather than paste it as code.
-    return f"ARGS = __import__('json').loads({json.dumps(args)!r})\n" + remote.source("probe.py")
+    return f"ARGS = __import__('json').loads({json.dumps(args)!r})\n" + remote.probe_source()
 
 
 def peers_of(cluster: Cluster, node: Node) -> list[str]:

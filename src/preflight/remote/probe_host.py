@@ -1,0 +1,95 @@
+# Probe sections: GPUs, the network, Jupyter (what the host offers besides the env).
+# Part of the one probe script (see __init__.probe_source); names from probe_base.
+
+
+@section("gpu")
+def gpu():
+    """nvidia-smi's full XML report (parsed on the controller) and /dev/nvidia* nodes.
+    No nvidia-smi is a fact (a GPU-less node), not an error."""
+    devices = sorted(d for d in os.listdir("/dev") if d.startswith("nvidia"))
+    folders = [*os.environ.get("PATH", "").split(":"), "/usr/bin", "/usr/local/nvidia/bin"]
+    found = [os.path.join(d, "nvidia-smi") for d in folders if d]
+    smi = next((p for p in found if os.access(p, os.X_OK)), None)
+    facts = {"dev": devices, "nvidia_smi": smi, "cuda_visible_devices":
+             LOGIN.get("cuda_visible_devices")}
+    if smi:
+        done = run([smi, "-q", "-x"], 30)
+        facts["smi"] = {"format": "xml", "rc": done["rc"], "text": done["stdout"],
+                        "error": done["stderr"].strip()[-500:]}
+    return facts
+
+
+@section("net")
+def net():
+    """Name resolution of this node and its peers, and network interfaces' state."""
+    import socket  # 3 ms of imports; only this section needs it
+
+    def addresses(name):
+        try:
+            return sorted({a[4][0] for a in socket.getaddrinfo(name, None, socket.AF_INET)})
+        except OSError as exc:
+            return "cannot resolve: %s" % exc
+    interfaces = {}
+    for name in os.listdir("/sys/class/net"):
+        try:
+            with open("/sys/class/net/%s/operstate" % name) as stream:
+                interfaces[name] = stream.read().strip()
+        except OSError:
+            interfaces[name] = "unknown"
+    hostname = socket.gethostname()
+    return {"hostname": hostname, "hostname_addrs": addresses(hostname),
+            "peers": {name: addresses(name) for name in ARGS.get("peers", ())},
+            "interfaces": interfaces}
+
+
+def listening_ports():
+    """TCP ports in LISTEN state, with the address they are bound to."""
+    ports = []
+    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        for line in (read_text(table) or "").splitlines()[1:]:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == "0A":  # LISTEN
+                address, port = fields[1].split(":")
+                ports.append({"port": int(port, 16), "any": address == "0" * width})
+    return ports
+
+
+@section("jupyter")
+def jupyter():
+    """Kernelspecs (name, display name, python) and running servers, without their tokens."""
+    if not ARGS.get("jupyter"):
+        return None
+    home = os.path.expanduser("~")
+    prefixes = [os.path.join(home, ".local/share/jupyter"), ARGS["env_prefix"] + "/share/jupyter",
+                ARGS["miniconda"] + "/share/jupyter", "/usr/local/share/jupyter",
+                "/usr/share/jupyter"]
+    kernels = []
+    for prefix in prefixes:
+        folder = os.path.join(prefix, "kernels")
+        for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else ():
+            try:
+                with open(os.path.join(folder, name, "kernel.json")) as stream:
+                    spec = loads(stream.read())
+            except (OSError, ValueError) as exc:
+                kernels.append({"name": name, "path": folder, "error": str(exc)})
+                continue
+            kernels.append({"name": name, "path": folder, "display_name":
+                            spec.get("display_name"), "python": (spec.get("argv") or [""])[0]})
+    servers = []
+    runtime = os.path.join(home, ".local/share/jupyter/runtime")
+    for name in sorted(os.listdir(runtime)) if os.path.isdir(runtime) else ():
+        if name.startswith(("jpserver-", "nbserver-")) and name.endswith(".json"):
+            try:
+                with open(os.path.join(runtime, name)) as stream:
+                    info = loads(stream.read())
+            except (OSError, ValueError):
+                continue
+            alive = os.path.exists("/proc/%s" % info.get("pid"))
+            # the token stays here: only whether there is one leaves the node
+            servers.append({"pid": info.get("pid"), "port": info.get("port"), "alive": alive,
+                            "hostname": info.get("hostname"), "has_token": bool(info.get("token")),
+                            "password": bool(info.get("password")), "file": name})
+    # /proc/net/tcp walks the kernel's whole socket table (10 ms): only when a server runs
+    live = any(server["alive"] for server in servers)
+    return {"kernels": kernels, "servers": servers,
+            "listening": listening_ports() if live else []}

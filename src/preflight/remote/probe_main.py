@@ -1,0 +1,21 @@
+# The probe's entry point: every section in order, one JSON document on stdout.
+# Part of the one probe script (see __init__.probe_source).
+
+
+def main():
+    started = time.time()
+    facts = {"probe_version": PROBE_VERSION, "section_seconds": {}}
+    for name, gather in (("node", node), ("login", login), ("miniconda", miniconda),
+                         ("env", env), ("gpu", gpu), ("net", net), ("sync", sync), ("ssh", ssh),
+                         ("jupyter", jupyter),
+                         ("runtime", runtime)):
+        begun = time.time()
+        facts[name] = gather()
+        facts["section_seconds"][name] = round(time.time() - begun, 4)
+    facts["probe_errors"] = ERRORS
+    facts["probe_seconds"] = round(time.time() - started, 3)
+    sys.stdout.write(to_json(facts))
+
+
+if __name__ == "__main__":  # also true under `python -c`; selftests import it instead
+    main()

@@ -4,11 +4,14 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from selftest.suites import REPO
 from selftest.test_checks_miniconda import HEALTHY
 
 
-def test_miniconda_suite_on_recorded_facts(tmp_path):
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_miniconda_suite_on_recorded_facts(tmp_path, workers):
     (tmp_path / "environment.yml").write_text("name: dist\ndependencies: [python]\n")
     # loopback port 9: nothing listens, so an SSH attempt would show as an error
     (tmp_path / "cluster.yaml").write_text(
@@ -21,7 +24,7 @@ def test_miniconda_suite_on_recorded_facts(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "tests", "--rootdir", str(REPO), "-p", "no:cacheprovider",
          "-q", "-m", "miniconda", f"--cluster={tmp_path / 'cluster.yaml'}",
-         f"--facts={tmp_path / 'facts.json'}", f"--report-dir={tmp_path}"],
+         f"--facts={tmp_path / 'facts.json'}", f"--report-dir={tmp_path}", *workers],
         cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1, done.stdout[-2000:]
     assert "1 failed, 13 passed" in done.stdout

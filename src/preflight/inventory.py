@@ -22,7 +22,8 @@ from typing import Literal
 from ClusterShell.NodeSet import NodeSet, NodeSetParseError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from . import yamlpos
+from . import envspec, yamlpos
+from .envspec import EnvSpec
 from .errors import UserError
 
 
@@ -164,6 +165,7 @@ class Cluster:
     name: str
     path: Path
     environment: Path
+    env: EnvSpec  # environment.yml, parsed once here
     lock: Path | None
     allowed_channels: tuple[str, ...]
     nccl: NcclSettings
@@ -212,7 +214,7 @@ def load(path: str | Path) -> Cluster:
     base = path.parent
     env_path = _existing(base, spec.environment, doc, ("environment",), "environment")
     lock = _existing(base, spec.lock, doc, ("lock",), "lock") if spec.lock else None
-    env_name = _env_name(env_path)
+    env = envspec.load(env_path)
     d = spec.defaults
     return Cluster(
         name=spec.cluster, path=path, environment=env_path, lock=lock,
@@ -222,7 +224,7 @@ def load(path: str | Path) -> Cluster:
         ssh_config=_user_path(base, d.ssh_config) if d.ssh_config else None,
         known_hosts=_user_path(base, d.known_hosts),
         trust_new_host_keys=d.trust_new_host_keys, parallelism=d.parallelism,
-        nodes=_nodes(spec, doc, env_name))
+        env=env, nodes=_nodes(spec, doc, env.name))
 
 
 def _nodes(spec: ClusterFile, doc: yamlpos.Located, env_name: str) -> tuple[Node, ...]:
@@ -330,10 +332,3 @@ def _source_dir(base: Path, rel: str | None, doc) -> Path | None:
 def _user_path(base: Path, value: str) -> Path:
     path = Path(value).expanduser()
     return path if path.is_absolute() else base / path
-
-
-def _env_name(env_path: Path) -> str:
-    doc = yamlpos.load(env_path, "environment")
-    if not isinstance(doc.data, dict) or not doc.data.get("name"):
-        raise UserError(f"{env_path}:1: environment file needs a 'name'")
-    return str(doc.data["name"])

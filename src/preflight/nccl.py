@@ -75,7 +75,8 @@ def run(cluster: Cluster, plan: Plan) -> dict:
             done = conn.run(command(cluster, plan, rank, token), deadline, stdin=worker,
                             kill_after=KILL_AFTER_S)
             return {"rc": done.rc, "timed_out": done.timed_out, "stdout": done.stdout,
-                    "stderr": done.stderr[-6000:], "seconds": round(done.seconds, 2)}
+                    "stderr": done.stderr[-6000:], "seconds": round(done.seconds, 2),
+                    "cleanup": _clean(conn, token)}
         except transport.Unreachable as exc:
             return {"reach": f"lost during the run: {exc}"}
         finally:
@@ -83,23 +84,35 @@ def run(cluster: Cluster, plan: Plan) -> dict:
 
     with ThreadPoolExecutor(len(plan.nodes)) as pool:
         raw = list(pool.map(one, range(len(plan.nodes))))
-    cleaned = cleanup(cluster, plan.nodes, token)
+    # the connection that ran a node's part cleaned it; only nodes lost on the way get
+    # a new one
+    lost = [n for n, got in zip(plan.nodes, raw, strict=True) if "cleanup" not in got]
+    cleaned = {n.name: got["cleanup"] for n, got in zip(plan.nodes, raw, strict=True)
+               if "cleanup" in got} | (cleanup(cluster, lost, token) if lost else {})
     outcome = diagnose(plan, raw, cluster)
     outcome.update(seconds=round(time.monotonic() - started, 2), token=token,
                    backend=backend(cluster, plan.nodes), cleanup=cleaned)
     return outcome
 
 
-def cleanup(cluster: Cluster, nodes, token: str) -> dict[str, str]:
+def _clean(conn: transport.Connection, token: str) -> str:
     """Kill whatever still carries the token (torchrun starts workers in new sessions)."""
+    try:
+        conn.run(f"pkill -KILL -f {shlex.quote(token)}; rm -rf /tmp/{token}; true", 20)
+    except transport.Unreachable as exc:
+        return f"not cleaned: {exc}"
+    return "clean"
+
+
+def cleanup(cluster: Cluster, nodes, token: str) -> dict[str, str]:
+    """_clean on nodes reached anew (those whose run lost its connection)."""
     def one(node: Node) -> str:
         try:
             conn = transport.connect(cluster, node)
         except transport.Unreachable as exc:
             return f"not cleaned: unreachable ({exc})"
         try:
-            conn.run(f"pkill -KILL -f {shlex.quote(token)}; rm -rf /tmp/{token}; true", 20)
-            return "clean"
+            return _clean(conn, token)
         finally:
             conn.close()
     with ThreadPoolExecutor(len(nodes)) as pool:

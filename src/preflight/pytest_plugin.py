@@ -20,7 +20,6 @@ from .findings import CheckFailed
 
 FACTS_ENV = "PREFLIGHT_FACTS_FILE"
 CLUSTER = pytest.StashKey[inventory.Cluster]()
-ENV = pytest.StashKey[envspec.EnvSpec]()
 NODES = pytest.StashKey[list]()
 FACTS = pytest.StashKey[dict]()
 MARKERS = {
@@ -65,7 +64,6 @@ def pytest_configure(config: pytest.Config) -> None:
         if config.getoption("trust_new_host_keys"):
             cluster = _with_trust(cluster)
         nodes = _sorted(cluster.select(config.getoption("nodes"), config.getoption("role")))
-        config.stash[ENV] = envspec.load(cluster.environment)
     except UserError as exc:
         pytest.exit(str(exc), returncode=UserError.exit_code)
     config.stash[CLUSTER] = cluster
@@ -84,10 +82,12 @@ def pytest_configure(config: pytest.Config) -> None:
 def _facts_for_run(config: pytest.Config, cluster, nodes) -> dict:
     replay = config.getoption("facts")
     if replay:
-        return facts_mod.load(Path(replay))
-    gathered = facts_mod.gather(cluster, nodes)
-    path = Path(config.getoption("report_dir")) / "facts.json"
-    facts_mod.save(gathered, path)
+        path = Path(replay)
+        gathered = facts_mod.load(path)
+    else:
+        gathered = facts_mod.gather(cluster, nodes)
+        path = Path(config.getoption("report_dir")) / "facts.json"
+        facts_mod.save(gathered, path)
     os.environ[FACTS_ENV] = str(path.resolve())  # inherited by xdist workers
     return gathered
 
@@ -139,7 +139,7 @@ def cluster_facts(pytestconfig: pytest.Config) -> dict[str, dict]:
 @pytest.fixture(scope="session")
 def env_spec(pytestconfig: pytest.Config) -> envspec.EnvSpec:
     """environment.yml, parsed: conda MatchSpecs, pip requirements, unchecked lines."""
-    return pytestconfig.stash[ENV]
+    return pytestconfig.stash[CLUSTER].env
 
 
 @pytest.fixture(scope="session")

@@ -128,7 +128,7 @@ def _drain(chan: paramiko.Channel, deadline: float) -> tuple[str, str, bool]:
         select.select([chan], [], [], min(remaining, 0.2))
 
 
-def connect(cluster: Cluster, node: Node, via: dict[str, Target] | None = None) -> Connection:
+def connect(cluster: Cluster, node: Node) -> Connection:
     """Open a connection to node; raises Unreachable with the reason."""
     return _open(cluster, resolve(cluster, node), depth=0)
 

@@ -11,6 +11,7 @@ from .. import nvsmi
 from ..envspec import EnvSpec
 from ..findings import Finding
 from ..inventory import Node
+from . import sameness
 
 # Minimum Linux x86_64 driver per CUDA toolkit release ("Toolkit Driver Version", GA),
 # from NVIDIA's CUDA Toolkit Release Notes, Table 3 "CUDA Toolkit and Corresponding Driver
@@ -176,7 +177,7 @@ def same_stack(node: Node, cluster_facts: dict[str, dict]) -> list[Finding]:
                              mine["GPU models"]))
     for key, value in mine.items():
         tally = Counter(stack[key] for stack in reached.values()).most_common()
-        if len(tally) > 1 and (value != tally[0][0] or tally[0][1] == tally[1][1]):
+        if sameness.standing(value, tally) is not None:
             others = "; ".join(f"{NodeSet.fromlist([n for n, s in reached.items() if s[key] == v])}"
                                f": {v}" for v, _ in tally)
             found.append(Finding(node.name, f"same {key} on every node", f"{key} {tally[0][0]}",

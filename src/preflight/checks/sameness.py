@@ -42,16 +42,29 @@ def drift(inventories: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
     return rows
 
 
+def standing(mine: str, tally: list[tuple[str, int]]) -> tuple[str, list[str]] | None:
+    """Where a node's value stands among all nodes' (tally: Counter.most_common()):
+    None when it is the plurality's, ("tie", values tied on top) when nothing wins and it
+    is one of them, else ("minority", [the plurality's value])."""
+    tied = [value for value, n in tally if n == tally[0][1]]
+    if len(tied) == 1 and mine == tied[0]:
+        return None
+    if len(tied) > 1 and mine in tied:
+        return "tie", tied
+    return "minority", [tally[0][0]]
+
+
 def odd_ones(node: Node, rows: dict, tallies: dict[str, list]) -> list[Finding]:
     """Findings for node: each package where it differs from the plurality (or ties)."""
     found = []
     for pkg, values in rows.items():
         counts = tallies[pkg]
         mine = values[node.name]
-        tied = [value for value, n in counts if n == counts[0][1]]
-        if len(tied) == 1 and mine == tied[0]:
+        where = standing(mine, counts)
+        if where is None:
             continue
-        if len(tied) > 1 and mine in tied:
+        if where[0] == "tie":
+            tied = where[1]
             split = "; ".join(f"{_nodes(values, v)}: {_show(v)}" for v in tied)
             found.append(Finding(node.name, "same env on every node",
                                  f"one {pkg} on every node", mine, f"no majority: {split}"))

@@ -3,6 +3,8 @@
 Bounded three ways: the rendezvous (--rdzv-conf timeout), each collective
 (init_process_group timeout) and the whole run (the remote `timeout`, after which every
 process carrying this run's token is killed and its temp folder removed).
+Each node's processes carry their own mark (token + rank): a node cleaned while others
+still run must not touch theirs, even where nodes share one PID space (the test bed).
 """
 
 from __future__ import annotations
@@ -38,10 +40,14 @@ def backend(cluster: Cluster, nodes) -> str:
     return "nccl" if all(n.gpus > 0 for n in nodes) else "gloo"
 
 
+def mark(token: str, rank: int) -> str:
+    return f"{token}-r{rank}"
+
+
 def command(cluster: Cluster, plan: Plan, rank: int, token: str) -> str:
     node, settings = plan.nodes[rank], cluster.nccl
     master = transport.resolve(cluster, plan.nodes[0]).hostname
-    folder = f"/tmp/{token}"
+    folder = f"/tmp/{mark(token, rank)}"
     env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(settings.env.items()))
     chosen = backend(cluster, plan.nodes)
     torchrun = [f"{node.env_prefix}/bin/python", "-m", "torch.distributed.run",
@@ -52,7 +58,7 @@ def command(cluster: Cluster, plan: Plan, rank: int, token: str) -> str:
                 "worker.py", "--backend", chosen, "--timeout", str(settings.collective_timeout),
                 "--min-bytes", str(plan.min_bytes), "--max-bytes", str(plan.max_bytes),
                 "--factor", str(settings.factor), "--iters", str(plan.iterations),
-                "--warmup", str(plan.warmup), "--run-id", token]
+                "--warmup", str(plan.warmup), "--run-id", mark(token, rank)]
     return (f"D={shlex.quote(folder)}; mkdir -p \"$D\" && trap 'rm -rf \"$D\"' EXIT && "
             "trap 'exit 143' INT TERM HUP && cat > \"$D/worker.py\" && cd \"$D\" && "
             f"env {env} {' '.join(shlex.quote(a) for a in torchrun)}")
@@ -76,7 +82,7 @@ def run(cluster: Cluster, plan: Plan) -> dict:
                             kill_after=KILL_AFTER_S)
             return {"rc": done.rc, "timed_out": done.timed_out, "stdout": done.stdout,
                     "stderr": done.stderr[-6000:], "seconds": round(done.seconds, 2),
-                    "cleanup": _clean(conn, token)}
+                    "cleanup": _clean(conn, mark(token, rank))}
         except transport.Unreachable as exc:
             return {"reach": f"lost during the run: {exc}"}
         finally:
@@ -86,37 +92,40 @@ def run(cluster: Cluster, plan: Plan) -> dict:
         raw = list(pool.map(one, range(len(plan.nodes))))
     # the connection that ran a node's part cleaned it; only nodes lost on the way get
     # a new one
-    lost = [n for n, got in zip(plan.nodes, raw, strict=True) if "cleanup" not in got]
+    lost = [rank for rank, got in enumerate(raw) if "cleanup" not in got]
     cleaned = {n.name: got["cleanup"] for n, got in zip(plan.nodes, raw, strict=True)
-               if "cleanup" in got} | (cleanup(cluster, lost, token) if lost else {})
+               if "cleanup" in got} | (cleanup(cluster, plan, lost, token) if lost else {})
     outcome = diagnose(plan, raw, cluster)
     outcome.update(seconds=round(time.monotonic() - started, 2), token=token,
                    backend=backend(cluster, plan.nodes), cleanup=cleaned)
     return outcome
 
 
-def _clean(conn: transport.Connection, token: str) -> str:
-    """Kill whatever still carries the token (torchrun starts workers in new sessions)."""
+def _clean(conn: transport.Connection, marked: str) -> str:
+    """Kill whatever still carries the node's mark (torchrun starts workers in new
+    sessions, out of reach of the remote `timeout`) and remove its folder."""
+    pattern = shlex.quote(f"{marked}( |$)")  # -r1 must not match -r10
     try:
-        conn.run(f"pkill -KILL -f {shlex.quote(token)}; rm -rf /tmp/{token}; true", 20)
+        conn.run(f"pkill -KILL -f {pattern}; rm -rf /tmp/{marked}; true", 20)
     except transport.Unreachable as exc:
         return f"not cleaned: {exc}"
     return "clean"
 
 
-def cleanup(cluster: Cluster, nodes, token: str) -> dict[str, str]:
+def cleanup(cluster: Cluster, plan: Plan, ranks: list[int], token: str) -> dict[str, str]:
     """_clean on nodes reached anew (those whose run lost its connection)."""
-    def one(node: Node) -> str:
+    def one(rank: int) -> str:
         try:
-            conn = transport.connect(cluster, node)
+            conn = transport.connect(cluster, plan.nodes[rank])
         except transport.Unreachable as exc:
             return f"not cleaned: unreachable ({exc})"
         try:
-            return _clean(conn, token)
+            return _clean(conn, mark(token, rank))
         finally:
             conn.close()
-    with ThreadPoolExecutor(len(nodes)) as pool:
-        return dict(zip([n.name for n in nodes], pool.map(one, nodes), strict=True))
+    with ThreadPoolExecutor(len(ranks)) as pool:
+        return dict(zip([plan.nodes[r].name for r in ranks], pool.map(one, ranks),
+                        strict=True))
 
 
 def results_of(stdout: str) -> list[dict]:

@@ -89,10 +89,29 @@ def test_probe_json_encoder_round_trips():
     assert decoded == {"s": value["s"], "n": value["n"], "nan": None, "t": ["a"], "7": {}}
 
 
-@pytest.mark.parametrize("text", ['"plain"', '"esc \\" \\u00e9"', "42", "-1", "null", "true",
-                                  "1.5"])
-def test_probe_scalar_decoder_agrees_with_json(text):
-    assert load_probe_module().from_json(text) == json.loads(text)
+@pytest.mark.parametrize(("text", "error"), [
+    ("", "no JSON value at offset 0"),
+    ('{"name": "nccl", "version": "2.18', "Unterminated string"),
+    ('{"name": "nccl"}', "no 'version' in the record"),
+    ("[1, 2]", "a record is a JSON object"),
+    ('{"name": "a", "version": "1", "build": "0"} x', "extra data at offset"),
+], ids=["empty", "truncated", "incomplete", "list", "trailing"])
+def test_conda_record_refuses_what_conda_would_refuse(text, error):
+    with pytest.raises(ValueError, match=error):
+        load_probe_module().conda_record(text)
+
+
+def test_conda_records_name_each_broken_file_and_keep_the_rest(tmp_path):
+    meta = tmp_path / "conda-meta"
+    meta.mkdir()
+    (meta / "good-1-0.json").write_text(json.dumps(RECORD))
+    (meta / "empty-1-0.json").write_text("")
+    (meta / "cut-1-0.json").write_text(json.dumps(RECORD)[:50])
+    records, broken = load_probe_module().conda_records(str(tmp_path))
+    assert [r["file"] for r in records] == ["good-1-0.json"]
+    assert sorted(b["file"].rsplit("/", 1)[1] for b in broken) == ["cut-1-0.json",
+                                                                     "empty-1-0.json"]
+    assert all("Error" in b["error"] for b in broken)
 
 
 def test_probe_run_reports_output_exit_code_and_timeout():

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
+from selftest import recorded
 from selftest.suites import REPO
-from selftest.test_checks_miniconda import HEALTHY
 
 
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
@@ -17,10 +17,9 @@ def test_miniconda_suite_on_recorded_facts(tmp_path, workers):
     (tmp_path / "cluster.yaml").write_text(
         "cluster: replay\ndefaults: {port: 9}\nnodes:\n  - {name: w1, address: 127.0.0.1}\n"
         "  - {name: w2, address: 127.0.0.1}\n")
-    broken = json.loads(json.dumps(HEALTHY))
-    broken["miniconda"]["layout"]["condabin/conda"] = {"exists": False}
-    recorded = {"w1": {**HEALTHY, "reach": {"ok": True}}, "w2": {**broken, "reach": {"ok": True}}}
-    (tmp_path / "facts.json").write_text(json.dumps(recorded))
+    broken = recorded.set_path(recorded.healthy("w2"), "miniconda.layout.condabin/conda",
+                               {"exists": False})
+    (tmp_path / "facts.json").write_text(json.dumps({"w1": recorded.healthy("w1"), "w2": broken}))
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "tests", "--rootdir", str(REPO), "-p", "no:cacheprovider",
          "-q", "-m", "miniconda", f"--cluster={tmp_path / 'cluster.yaml'}",

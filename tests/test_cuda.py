@@ -9,25 +9,31 @@ from preflight.findings import require
 pytestmark = pytest.mark.cuda
 
 
+@pytest.mark.reads("runtime", "gpu")
 def test_cuda_available_as_declared(node, facts):
     require(cuda.available_as_declared(node, facts))
 
 
+@pytest.mark.reads("runtime", "gpu")
 def test_cuda_device_count_as_declared(node, facts):
     require(cuda.device_count(node, facts))
 
 
+@pytest.mark.reads("runtime")
 def test_cuda_torch_build_matches_env(node, facts, env_spec):
     require(cuda.build_matches_env(node, facts, env_spec))
 
 
+@pytest.mark.reads("runtime", "gpu")
 def test_cuda_driver_new_enough(node, facts, env_spec):
     require(cuda.driver_new_enough(node, facts, env_spec))
 
 
+@pytest.mark.reads("gpu")
 def test_cuda_gpus_healthy(node, facts):
     require(cuda.gpus_healthy(node, facts))
 
 
+@pytest.mark.reads("runtime", "gpu")
 def test_cuda_same_stack_on_every_node(node, facts, cluster_facts):
     require(cuda.same_stack(node, cluster_facts))

@@ -5,7 +5,7 @@ import pytest
 from preflight.checks import environment, lock, sameness
 from preflight.findings import require
 
-pytestmark = pytest.mark.env
+pytestmark = [pytest.mark.env, pytest.mark.reads("env")]
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +27,10 @@ def test_env_pins_hold(node, facts, env_spec, census):
 def test_env_channels_allowed(node, facts, allowed_channels):
     require(environment.env_missing(node, facts)
             or environment.provenance(node, facts, allowed_channels))
+
+
+def test_env_records_intact(node, facts):
+    require(environment.env_missing(node, facts) or environment.records_intact(node, facts))
 
 
 def test_env_no_pip_copy_of_conda_package(node, facts):

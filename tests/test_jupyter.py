@@ -5,12 +5,12 @@ import pytest
 from preflight.checks import jupyter
 from preflight.findings import require
 
-pytestmark = pytest.mark.jupyter
+pytestmark = [pytest.mark.jupyter, pytest.mark.reads("jupyter")]
 
 
 @pytest.fixture
-def jupyter_facts(facts):
-    if facts.get("jupyter") is None:
+def jupyter_facts(cluster, facts):
+    if not cluster.jupyter.check:
         pytest.skip("jupyter.check is false in cluster.yaml")
     return facts
 

@@ -4,27 +4,18 @@ import getpass
 
 import pytest
 
-from preflight import once, sshmatrix
+from preflight import sshmatrix, transport
 from preflight.checks import ssh
 from preflight.findings import require
 
-pytestmark = pytest.mark.ssh
+pytestmark = [pytest.mark.ssh, pytest.mark.reads("ssh", "node")]
 
 
 @pytest.fixture
-def ssh_facts(facts, cluster):
-    if facts.get("ssh") is None:
+def ssh_facts(cluster, facts):
+    if not cluster.ssh.check:
         pytest.skip("ssh.check is false in cluster.yaml")
     return facts
-
-
-@pytest.fixture(scope="session")
-def matrix(cluster, pytestconfig, cluster_facts):
-    if not cluster.ssh.node_to_node:
-        pytest.skip("ssh.node_to_node is false in cluster.yaml")
-    nodes = [n for n in cluster.nodes if cluster_facts.get(n.name, {}).get("reach", {}).get("ok")]
-    folder = pytestconfig.rootpath / pytestconfig.getoption("report_dir")
-    return once.once(folder, "ssh-matrix", lambda: sshmatrix.matrix(cluster, nodes))
 
 
 def test_ssh_client_config_for_nodes(node, ssh_facts, cluster):
@@ -37,14 +28,16 @@ def test_ssh_identity_private_and_safe(node, ssh_facts):
 
 def test_ssh_key_authorized_on_every_node(node, ssh_facts, cluster_facts):
     require(ssh.key_spread(node, ssh_facts, cluster_facts))
+    ssh.skip_unchecked(ssh.key_spread_unchecked(node, cluster_facts))
 
 
 def test_sshd_hardened(node, ssh_facts, cluster):
     require(ssh.sshd_hardened(node, ssh_facts, cluster))
 
 
-def test_ssh_node_to_node_without_prompt(node, ssh_facts, matrix):
-    require(ssh.node_to_node(node, matrix), ssh.matrix_table(matrix))
+def test_ssh_node_to_node_without_prompt(node, ssh_facts, ssh_logins):
+    require(ssh.node_to_node(node, ssh_logins), ssh.failed_logins(ssh_logins))
+    ssh.skip_unchecked(sshmatrix.unchecked(ssh_logins["result"], node.name))
 
 
 def test_ssh_controller_config(cluster):
@@ -53,6 +46,7 @@ def test_ssh_controller_config(cluster):
         pytest.skip("no controller ssh_config to check")
     path = cluster.ssh_config
     texts = {str(path): path.read_text()} if path.is_file() else {}
-    controller = {"node": {"user": cluster.nodes[0].user or getpass.getuser()},
+    login = transport.resolve(cluster, cluster.master).user  # cluster.yaml, then ssh_config
+    controller = {"node": {"user": login or getpass.getuser()},
                   "ssh": {"client_config": texts, "client_config_path": str(path)}}
     require(ssh.client_config(cluster.master, controller, cluster, where=str(path)))

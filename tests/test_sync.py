@@ -6,7 +6,7 @@ from preflight import remote
 from preflight.checks import sync
 from preflight.findings import require
 
-pytestmark = pytest.mark.sync
+pytestmark = [pytest.mark.sync, pytest.mark.reads("sync")]
 
 
 @pytest.fixture(scope="session")

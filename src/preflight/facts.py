@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from . import remote, transport
+from .errors import UserError
 from .inventory import Cluster, Node
 
 PROBE_PYTHONS = ("/usr/bin/python3", "python3")
@@ -71,25 +72,20 @@ def ssh_args(cluster: Cluster) -> dict | None:
 
 def gather_node(cluster: Cluster, node: Node, runtime: bool = True) -> dict:
     started = time.monotonic()
-    reach = {"ok": False, "reason": None, "executions": 0}
-    facts: dict = {}
-    conn = None
-    try:
-        conn = transport.connect(cluster, node)
-        script = probe_script(node, runtime=runtime, peers=peers_of(cluster, node),
-                              sync=sync_args(cluster, node), ssh=ssh_args(cluster),
-                              jupyter=cluster.jupyter.check)
+    script = probe_script(node, runtime=runtime, peers=peers_of(cluster, node),
+                          sync=sync_args(cluster, node), ssh=ssh_args(cluster),
+                          jupyter=cluster.jupyter.check)
+
+    def probe(conn: transport.Connection) -> dict:
         done = conn.run(probe_command(node, script), node.command_timeout)
-        reach["executions"] = conn.executions
-        facts, reach["reason"] = _parse(done)
-        reach["ok"] = reach["reason"] is None
-    except transport.Unreachable as exc:
-        reach["reason"] = f"unreachable: {exc}"
-    finally:
-        if conn is not None:
-            conn.close()
-    reach["seconds"] = round(time.monotonic() - started, 3)
-    return {**facts, "reach": reach}
+        facts, reason = _parse(done)
+        return {**facts, "reach": {"ok": reason is None, "reason": reason,
+                                   "executions": conn.executions}}
+    found = transport.with_connection(
+        cluster, node, probe,
+        lambda why: {"reach": {"ok": False, "reason": why, "executions": 0}})
+    found["reach"]["seconds"] = round(time.monotonic() - started, 3)
+    return found
 
 
 def _parse(done: transport.Result) -> tuple[dict, str | None]:
@@ -99,9 +95,12 @@ def _parse(done: transport.Result) -> tuple[dict, str | None]:
         tail = (done.stderr.strip().splitlines() or [f"exit {done.rc}"])[-1]
         return {}, f"probe failed (exit {done.rc}): {tail}"
     try:
-        return json.loads(done.stdout), None
+        doc = json.loads(done.stdout)
     except ValueError:
         return {}, f"probe printed no JSON: {done.stdout[:200]!r}"
+    if not isinstance(doc, dict):
+        return {}, f"probe printed a JSON {type(doc).__name__}, not an object"
+    return doc, None
 
 
 def gather(cluster: Cluster, nodes: list[Node], runtime: bool = True) -> dict[str, dict]:
@@ -119,3 +118,26 @@ def save(facts: dict[str, dict], path: Path) -> None:
 
 def load(path: Path) -> dict[str, dict]:
     return json.loads(path.read_text())
+
+
+REPLAY_MAX_BYTES = 2 << 30  # a facts file for 2,000 nodes is ~1 GB at most
+
+
+def load_replay(path: Path) -> dict:
+    """A user-given --facts file: an object of node name -> facts, or one line, exit 2."""
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            raise UserError(f"--facts {path}: not a regular file")
+        if size > REPLAY_MAX_BYTES:
+            raise UserError(f"--facts {path}: {size} bytes, more than the limit of "
+                            f"{REPLAY_MAX_BYTES}")
+        doc = json.loads(path.read_bytes())
+    except OSError as exc:
+        raise UserError(f"--facts {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # also bad UTF-8
+        raise UserError(f"--facts {path}: not a facts file ({str(exc)[:120]})") from None
+    if not isinstance(doc, dict):
+        raise UserError(f"--facts {path}: not a facts file (a JSON object of node name -> "
+                        f"facts, as reports/facts.json; found a {type(doc).__name__})")
+    return doc

@@ -101,7 +101,9 @@ class SshSettings(BaseModel):
     client_config: str = "~/.ssh/config"  # on every node
     server_alive_interval: int | None = Field(60, ge=1)
     check_controller: bool = True  # also the controller's ssh_config
-    node_to_node: bool = True
+    # node-to-node logins: "ring" (the launcher to every node, each node to the next:
+    # ~2N logins), "full" (every pair: N x (N-1), for small clusters) or false
+    node_to_node: Literal["ring", "full"] | bool = "ring"
     sshd: dict[str, list[str]] = {
         "passwordauthentication": ["no"], "kbdinteractiveauthentication": ["no"],
         "pubkeyauthentication": ["yes"], "permitemptypasswords": ["no"],
@@ -221,7 +223,7 @@ def load(path: str | Path) -> Cluster:
         allowed_channels=tuple(spec.allowed_channels), nccl=spec.nccl, sync=spec.sync,
         sync_source=_source_dir(base, spec.sync.source, doc), ssh=spec.ssh,
         jupyter=spec.jupyter,
-        ssh_config=_user_path(base, d.ssh_config) if d.ssh_config else None,
+        ssh_config=_ssh_config(base, d, doc),
         known_hosts=_user_path(base, d.known_hosts),
         trust_new_host_keys=d.trust_new_host_keys, parallelism=d.parallelism,
         env=env, nodes=_nodes(spec, doc, env.name))
@@ -326,6 +328,18 @@ def _source_dir(base: Path, rel: str | None, doc) -> Path | None:
     if not path.is_dir():
         raise UserError(f"{doc.where(('sync', 'source'))}: sync source '{rel}' is not a "
                         f"folder (looked at {path})")
+    return path
+
+
+def _ssh_config(base: Path, defaults: Defaults, doc) -> Path | None:
+    """The controller's ssh_config; one named in cluster.yaml must exist (the built-in
+    ~/.ssh/config may be absent, as for ssh itself)."""
+    if not defaults.ssh_config:
+        return None
+    path = _user_path(base, defaults.ssh_config)
+    if "ssh_config" in defaults.model_fields_set and not path.is_file():
+        raise UserError(f"{doc.where(('defaults', 'ssh_config'))}: ssh_config file "
+                        f"'{defaults.ssh_config}' not found (looked at {path})")
     return path
 
 

@@ -72,21 +72,14 @@ def run(cluster: Cluster, plan: Plan) -> dict:
     worker = remote.source("nccl_worker.py")
 
     def one(rank: int) -> dict:
-        node = plan.nodes[rank]
-        try:
-            conn = transport.connect(cluster, node)
-        except transport.Unreachable as exc:
-            return {"reach": f"unreachable: {exc}"}
-        try:
+        def part(conn: transport.Connection) -> dict:
             done = conn.run(command(cluster, plan, rank, token), deadline, stdin=worker,
                             kill_after=KILL_AFTER_S)
             return {"rc": done.rc, "timed_out": done.timed_out, "stdout": done.stdout,
                     "stderr": done.stderr[-6000:], "seconds": round(done.seconds, 2),
                     "cleanup": _clean(conn, mark(token, rank))}
-        except transport.Unreachable as exc:
-            return {"reach": f"lost during the run: {exc}"}
-        finally:
-            conn.close()
+        return transport.with_connection(cluster, plan.nodes[rank], part,
+                                         lambda why: {"reach": why})
 
     with ThreadPoolExecutor(len(plan.nodes)) as pool:
         raw = list(pool.map(one, range(len(plan.nodes))))
@@ -115,14 +108,9 @@ def _clean(conn: transport.Connection, marked: str) -> str:
 def cleanup(cluster: Cluster, plan: Plan, ranks: list[int], token: str) -> dict[str, str]:
     """_clean on nodes reached anew (those whose run lost its connection)."""
     def one(rank: int) -> str:
-        try:
-            conn = transport.connect(cluster, plan.nodes[rank])
-        except transport.Unreachable as exc:
-            return f"not cleaned: unreachable ({exc})"
-        try:
-            return _clean(conn, mark(token, rank))
-        finally:
-            conn.close()
+        return transport.with_connection(cluster, plan.nodes[rank],
+                                         lambda conn: _clean(conn, mark(token, rank)),
+                                         lambda why: f"not cleaned: {why}")
     with ThreadPoolExecutor(len(ranks)) as pool:
         return dict(zip([plan.nodes[r].name for r in ranks], pool.map(one, ranks),
                         strict=True))
@@ -188,6 +176,7 @@ def _blame_rendezvous(nodes: dict, master: str) -> None:
         reason = verdict["reason"] or ""
         if "joined" in reason or reason == "rendezvous did not complete":
             verdict["reason"] = f"{reason}; never joined: {', '.join(absent)}"
+            verdict["blocked_by"] = absent  # waited on the culprits: not a failed node
 
 
 def plan_all(cluster: Cluster, nodes: list[Node]) -> Plan:

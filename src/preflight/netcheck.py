@@ -1,5 +1,6 @@
 """Can every worker open a TCP connection to the master's rendezvous port? Checked before
-any torchrun starts: a listener runs on the master for a bounded time, each worker connects."""
+any torchrun starts: one listener on the master, every worker connecting at once; the
+listener stops as soon as each worker has connected (seconds), else at its window."""
 
 from __future__ import annotations
 
@@ -18,10 +19,10 @@ try:
 except OSError as exc:
     print("BIND-FAILED %s" % exc, flush=True); sys.exit(3)
 s.listen(512); s.settimeout(0.2); print("LISTENING", flush=True)
-end = time.time() + {seconds}
-while time.time() < end:
+end, seen = time.time() + {seconds}, 0
+while time.time() < end and seen < {expected}:
     try:
-        c, peer = s.accept(); c.close()
+        c, peer = s.accept(); c.close(); seen += 1
     except OSError:
         pass
 """
@@ -40,39 +41,34 @@ def master_reachable(cluster: Cluster, nodes: list[Node], timeout: float = 5) ->
     port = cluster.nccl.master_port
     host = transport.resolve(cluster, master).hostname
     python = f"{master.env_prefix}/bin/python"
-    window = timeout * 2 + 10
-    try:
-        listener = transport.connect(cluster, master)
-    except transport.Unreachable as exc:
-        return {"master": f"unreachable: {exc}"}
-    with ThreadPoolExecutor(1) as background:
-        code = LISTEN.format(port=port, seconds=window)
-        listening = background.submit(listener.run, f"{shlex.quote(python)} -c "
-                                      f"{shlex.quote(code)}", window + 5)
-        time.sleep(0.5)  # the listener's python starts; a bind failure shows in its output
-        workers = [n for n in nodes if n.name != master.name]
-        with ThreadPoolExecutor(max(1, min(len(workers), cluster.parallelism))) as pool:
-            results = dict(zip([w.name for w in workers],
-                               pool.map(lambda w: _connect(cluster, w, host, port, timeout),
-                                        workers), strict=True))
-        done = listening.result()
-    listener.close()
-    bound = "ok" if "LISTENING" in done.stdout else \
-        (done.stdout.strip() or done.stderr.strip() or "listener did not start")[-300:]
-    return {"master": bound, "address": f"{host}:{port}", **results}
+    workers = [n for n in nodes if n.name != master.name]
+    window = timeout + 5  # every worker's connect gives up within `timeout`
+    code = LISTEN.format(port=port, seconds=window, expected=len(workers))
+
+    def listen_and_try(listener: transport.Connection) -> dict:
+        with ThreadPoolExecutor(1) as background:
+            listening = background.submit(listener.run, f"{shlex.quote(python)} -c "
+                                          f"{shlex.quote(code)}", window + 5)
+            time.sleep(0.5)  # the listener's python starts; a bind failure shows in its output
+            results = transport.fan_out(
+                workers, lambda w: _connect(cluster, w, host, port, timeout),
+                cluster.parallelism) if workers else {}
+            done = listening.result()
+        bound = "ok" if "LISTENING" in done.stdout else \
+            (done.stdout.strip() or done.stderr.strip() or "listener did not start")[-300:]
+        return {"master": bound, "address": f"{host}:{port}", **results}
+    return transport.with_connection(cluster, master, listen_and_try,
+                                     lambda why: {"master": why})
 
 
 def _connect(cluster: Cluster, node: Node, host: str, port: int, timeout: float) -> str:
     code = CONNECT.format(host=host, port=port, timeout=timeout)
     python = f"{node.env_prefix}/bin/python"
-    try:
-        conn = transport.connect(cluster, node)
-    except transport.Unreachable as exc:
-        return f"unreachable: {exc}"
-    try:
-        done = conn.run(f"{shlex.quote(python)} -c {shlex.quote(code)}", timeout + 10)
-    finally:
-        conn.close()
+    done = transport.with_connection(
+        cluster, node, lambda c: c.run(f"{shlex.quote(python)} -c {shlex.quote(code)}",
+                                       timeout + 10), str)
+    if isinstance(done, str):
+        return done
     if done.stdout.startswith("OK"):
         return "ok"
     return (done.stdout.strip().removeprefix("FAIL ") or done.stderr.strip() or

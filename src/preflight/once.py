@@ -25,17 +25,24 @@ def run_id() -> str:
 
 def once(folder: Path, key: str, compute: Callable[[], dict]) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
-    result = folder / f".{key}-{run_id()}.json"
     with (folder / f".{key}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if result.exists():
-            return json.loads(result.read_text())
+        found = read(folder, key)
+        if found is not None:
+            return found
         value = compute()
-        result.write_text(json.dumps(value))
+        # one file per key, replaced each run: results never pile up in reports/
+        tmp = folder / f".{key}.json.tmp"
+        tmp.write_text(json.dumps({"run": run_id(), "value": value}))
+        tmp.replace(folder / f".{key}.json")
         return value
 
 
 def read(folder: Path, key: str) -> dict | None:
-    """The result of this run, if any worker computed it."""
-    result = folder / f".{key}-{run_id()}.json"
-    return json.loads(result.read_text()) if result.exists() else None
+    """The result of this run, if any worker computed it (an older run's is ignored)."""
+    path = folder / f".{key}.json"
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return doc.get("value") if isinstance(doc, dict) and doc.get("run") == run_id() else None

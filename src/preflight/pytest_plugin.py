@@ -7,18 +7,18 @@ pytest 9.2 it does not keep a group on one worker (pytest-xdist#1386).
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
 
-from . import channels, envspec, inventory, lockfile, once, report
+from . import channels, contract, envspec, inventory, lockfile, once, report
 from . import facts as facts_mod
 from .errors import UserError
 from .findings import CheckFailed
+from .live import collective, collective_pairs, master_port, ssh_logins  # noqa: F401 - fixtures
 
-FACTS_ENV = "PREFLIGHT_FACTS_FILE"
+CHECKED_FACTS = "preflight_checked_facts"  # workerinput key: the validated facts file
 CLUSTER = pytest.StashKey[inventory.Cluster]()
 NODES = pytest.StashKey[list]()
 FACTS = pytest.StashKey[dict]()
@@ -32,6 +32,7 @@ MARKERS = {
     "sync": "the code tree on every node matches the controller's source tree",
     "network": "name resolution, interfaces and the master port, before any torchrun",
     "slow": "takes more than a few seconds",
+    "reads": "the facts sections a check reads: it ERRORS where one of them is broken",
 }
 
 
@@ -68,28 +69,54 @@ def pytest_configure(config: pytest.Config) -> None:
         pytest.exit(str(exc), returncode=UserError.exit_code)
     config.stash[CLUSTER] = cluster
     config.stash[NODES] = nodes
-    if hasattr(config, "workerinput"):  # an xdist worker: the controller has gathered
-        config.stash[FACTS] = facts_mod.load(Path(os.environ[FACTS_ENV]))
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:  # an xdist worker: the controller has gathered and checked
+        checked = facts_mod.load(Path(workerinput[CHECKED_FACTS]))
+        config.stash[FACTS] = {name: contract.wrap(doc) for name, doc in checked.items()}
         return
     if config.option.collectonly:
         return
     once.run_id()  # one id for this run, inherited by xdist workers
     collector = report.Collector(config, cluster, nodes)  # its clock includes the gathering
-    config.stash[FACTS] = _facts_for_run(config, cluster, nodes)
+    try:
+        config.stash[FACTS] = _facts_for_run(config, cluster, nodes)
+    except UserError as exc:
+        pytest.exit(str(exc), returncode=UserError.exit_code)
     config.pluginmanager.register(collector, "preflight-report")
 
 
 def _facts_for_run(config: pytest.Config, cluster, nodes) -> dict:
+    """Gathered (or replayed) facts, validated against the contract; the validated form
+    goes to the xdist workers, the raw one stays in facts.json for replay."""
+    out = Path(config.getoption("report_dir"))
     replay = config.getoption("facts")
     if replay:
-        path = Path(replay)
-        gathered = facts_mod.load(path)
+        gathered = facts_mod.load_replay(Path(replay))
     else:
         gathered = facts_mod.gather(cluster, nodes)
-        path = Path(config.getoption("report_dir")) / "facts.json"
-        facts_mod.save(gathered, path)
-    os.environ[FACTS_ENV] = str(path.resolve())  # inherited by xdist workers
-    return gathered
+        facts_mod.save(gathered, out / "facts.json")
+    checked, ignored = contract.validate_all(gathered, contract.Expect.of(cluster),
+                                             [n.name for n in nodes])
+    if ignored:
+        shown = ", ".join(map(str, ignored[:8])) + (" ..." if len(ignored) > 8 else "")
+        config.issue_config_time_warning(pytest.PytestWarning(
+            f"facts of {len(ignored)} node(s) outside this run's selection ignored: {shown}"),
+            stacklevel=2)
+    path = out / ".facts-checked.json"
+    facts_mod.save(checked, path)
+    config.pluginmanager.register(_XdistWorkers(path.resolve()), "preflight-xdist")
+    return checked
+
+
+class _XdistWorkers:
+    """Hands each xdist worker the validated facts file (xdist's workerinput, not env)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node) -> None:
+        node.workerinput[CHECKED_FACTS] = str(self.path)
 
 
 def _cluster_path(config: pytest.Config) -> Path | None:
@@ -157,13 +184,26 @@ def env_lock(cluster):
 
 
 @pytest.fixture
-def facts(node, cluster_facts) -> dict:
-    """This node's facts; the test errors (never passes or skips) when there are none."""
+def facts(request: pytest.FixtureRequest, node, cluster_facts) -> dict:
+    """This node's facts; the test errors (never passes or skips) when the node was not
+    reached or a section the test reads (its `reads` marker) is broken on the node."""
+    marker = request.node.get_closest_marker("reads")
+    if marker is None or not marker.args:
+        pytest.fail(f"{request.node.name} reads facts without declaring which sections: "
+                    "add @pytest.mark.reads(...)", pytrace=False)
+    unknown = set(marker.args) - set(contract.SECTIONS)
+    if unknown:
+        pytest.fail(f"{request.node.name}: unknown facts sections {sorted(unknown)}",
+                    pytrace=False)
     found = cluster_facts.get(node.name)
     if found is None:
         pytest.fail(f"{node.name}: no facts were gathered for it", pytrace=False)
     if not found["reach"]["ok"]:
         pytest.fail(f"{node.name} {found['reach']['reason']}", pytrace=False)
+    cause = contract.broken_cause(found, marker.args)
+    if cause:
+        pytest.fail(f"{node.name}: {request.node.originalname}: cannot check: {cause}",
+                    pytrace=False)
     return found
 
 

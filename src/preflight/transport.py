@@ -12,15 +12,18 @@ import select
 import shlex
 import socket
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import paramiko
 
 from . import hostkeys, sshconfig
 from .inventory import Cluster, Node
 
+T = TypeVar("T")
 GRACE_S = 3.0  # after the remote `timeout` should have fired, stop waiting for it
 # What paramiko says when TCP connects but the SSH banner or key exchange never comes.
 HANDSHAKE_STALLED = ("banner", "No existing session", "Negotiation timed out")
@@ -215,6 +218,22 @@ def _jump_target(cluster: Cluster, target: Target) -> Target:
 
 def _close_quietly(conn: Connection | None) -> None:
     if conn is not None:
+        conn.close()
+
+
+def with_connection(cluster: Cluster, node: Node, work: Callable[[Connection], T],
+                    unreachable: Callable[[str], T]) -> T:
+    """work(conn) on a fresh connection to node, always closed after; unreachable(why)
+    when no connection could be made or it was lost on the way."""
+    try:
+        conn = connect(cluster, node)
+    except Unreachable as exc:
+        return unreachable(f"unreachable: {exc}")
+    try:
+        return work(conn)
+    except Unreachable as exc:
+        return unreachable(f"lost during the run: {exc}")
+    finally:
         conn.close()
 
 

@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ..findings import Finding
 from ..inventory import Cluster, Node
+
+
+def skip_if_blocked(node: Node, outcome: dict) -> None:
+    """A node that waited for a rendezvous others never joined is not judged: the nodes
+    that never joined fail (as the culprits), this one says who blocked it."""
+    mine = outcome["nodes"].get(node.name) or {}
+    if mine.get("blocked_by"):
+        pytest.skip(f"{node.name}: not judged: the collective was blocked by "
+                    f"{', '.join(mine['blocked_by'])} (never joined; see their results)")
 
 
 def node_result(node: Node, outcome: dict) -> list[Finding]:

@@ -7,7 +7,7 @@ from collections import Counter
 
 from ClusterShell.NodeSet import NodeSet
 
-from .. import nvsmi
+from .. import contract, nvsmi
 from ..envspec import EnvSpec
 from ..findings import Finding
 from ..inventory import Node
@@ -169,7 +169,7 @@ def stack_of(facts: dict) -> dict[str, str]:
 
 def same_stack(node: Node, cluster_facts: dict[str, dict]) -> list[Finding]:
     """Heterogeneity across nodes, by plurality; mixed models inside a node too."""
-    reached = {n: stack_of(f) for n, f in cluster_facts.items() if f["reach"]["ok"]}
+    reached = {n: stack_of(f) for n, f in contract.usable(cluster_facts, "runtime", "gpu").items()}
     found = []
     mine = reached.get(node.name, {})
     if mine.get("GPU models", "").count(" x ") > 1:
@@ -189,6 +189,9 @@ def one_line(name: str, facts: dict) -> str:
     """[worker-1] torch 2.0.1, CUDA: True, 8 x A100 (the familiar one-liner, per node)."""
     if not facts["reach"]["ok"]:
         return f"[{name}] unreachable"
+    cause = contract.broken_cause(facts, ("runtime", "gpu"))
+    if cause:
+        return f"[{name}] {cause}"
     torch = torch_facts(facts)
     if torch is None:
         return f"[{name}] torch: not importable"

@@ -7,7 +7,7 @@ from collections import Counter
 import rattler
 from packaging.utils import canonicalize_name
 
-from .. import channels
+from .. import channels, contract
 from ..envspec import EnvSpec
 from ..findings import Finding
 from ..inventory import Node
@@ -17,7 +17,11 @@ MISSING = "not installed"
 
 
 def conda_records(facts: dict) -> dict[str, dict]:
-    return {r["name"]: r for r in facts["env"].get("conda") or ()}
+    """name -> record; with two records for one name the first (records_intact says so)."""
+    records: dict[str, dict] = {}
+    for record in facts["env"].get("conda") or ():
+        records.setdefault(record["name"], record)
+    return records
 
 
 def pip_dists(facts: dict) -> dict[str, dict]:
@@ -41,8 +45,8 @@ def env_missing(node: Node, facts: dict) -> list[Finding]:
 def census(cluster_facts: dict[str, dict]) -> dict[str, Counter]:
     """package -> how many reached nodes have each version (computed once per run)."""
     counts: dict[str, Counter] = {}
-    for facts in cluster_facts.values():
-        if facts["reach"]["ok"] and facts.get("env", {}).get("conda") is not None:
+    for facts in contract.usable(cluster_facts, "env").values():
+        if facts["env"].get("conda") is not None:
             records = conda_records(facts)
             for name in {*records, *counts}:
                 counts.setdefault(name, Counter())
@@ -121,13 +125,32 @@ def _major_minor(version: str) -> str:
 def provenance(node: Node, facts: dict, allowed: set[str]) -> list[Finding]:
     """Each conda package comes from an allowed channel."""
     found = []
-    for record in conda_records(facts).values():
+    for record in facts["env"].get("conda") or ():
         channel = channels.normalise(record.get("channel"))
         if channel not in allowed:
             found.append(Finding(
                 node.name, "package channel", f"{record['name']} from "
                 f"{' or '.join(sorted(allowed))}", describe(record),
                 "add the channel to environment.yml or allowed_channels, or reinstall"))
+    return found
+
+
+def records_intact(node: Node, facts: dict) -> list[Finding]:
+    """Every conda-meta record decodes to a complete record (conda refuses the env
+    otherwise), and each package has one record (two make its version a coin toss)."""
+    env = facts["env"]
+    found = [Finding(node.name, "conda-meta record", f"{b['file']} a complete JSON record",
+                     contract.clip(b["error"], 160), "reinstall that package into the env")
+             for b in env.get("conda_broken") or ()]
+    by_name: dict[str, list[dict]] = {}
+    for record in env.get("conda") or ():
+        by_name.setdefault(record["name"], []).append(record)
+    for name, records in sorted(by_name.items()):
+        if len(records) > 1:
+            files = ", ".join(f"{r.get('file', '?')} ({r['version']})" for r in records)
+            found.append(Finding(node.name, "conda-meta record", f"one record for {name}",
+                                 f"{len(records)}: {files}",
+                                 "remove the stale record or reinstall the package"))
     return found
 
 

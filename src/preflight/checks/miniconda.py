@@ -44,7 +44,7 @@ def env_exists(node: Node, facts: dict) -> list[Finding]:
 
 
 def env_python_runs(node: Node, facts: dict) -> list[Finding]:
-    runtime = facts["runtime"] or {"error": facts["probe_errors"].get("runtime", "no facts")}
+    runtime = facts["runtime"]
     if runtime.get("python"):
         return []
     return [Finding(node.name, "env python", f"{node.env_prefix}/bin/python runs",

@@ -39,21 +39,48 @@ def names_resolve(node: Node, facts: dict, expected: dict[str, str]) -> list[Fin
 
 
 def interfaces_up(node: Node, facts: dict, cluster: Cluster) -> list[Finding]:
+    """The interfaces NCCL_SOCKET_IFNAME / GLOO_SOCKET_IFNAME select are there and up, read
+    as NCCL reads them: prefixes (`eth` selects eth0, eth1), `=` for exact names, `^` to
+    exclude (then some other interface but loopback must be up)."""
     interfaces = facts["net"]["interfaces"]
     found = []
     for var in IFNAME_VARS:
         value = cluster.nccl.env.get(var)
         if not value:
             continue
-        for name in value.lstrip("^=").split(","):
-            if value.startswith("^"):
-                continue  # an exclusion list names interfaces not to use
-            state = interfaces.get(name)
-            if state not in ("up", "unknown"):
-                found.append(Finding(node.name, "network interface", f"{name} up ({var})",
-                                     state or "no such interface",
-                                     f"interfaces: {', '.join(sorted(interfaces))}"))
+        chosen, described = selected(value, interfaces)
+        up = [name for name in chosen if interfaces[name] in ("up", "unknown")]
+        if not up:
+            states = ", ".join(f"{n} {interfaces[n]}" for n in chosen) or "no such interface"
+            found.append(Finding(node.name, "network interface", f"{described} up ({var}="
+                                 f"{value})", states,
+                                 f"interfaces: {', '.join(sorted(interfaces))}"))
     return found
+
+
+def selected(value: str, interfaces: dict[str, str]) -> tuple[list[str], str]:
+    """(interfaces the NCCL-style list selects, how to say which).
+
+    >>> selected("eth", {"eth0": "up", "eth1": "down", "lo": "unknown"})[0]
+    ['eth0', 'eth1']
+    >>> selected("^docker,lo", {"eth0": "up", "docker0": "up", "lo": "unknown"})[0]
+    ['eth0']
+    >>> selected("=eth1", {"eth0": "up", "eth10": "up"})[0]
+    []
+    """
+    exclude = value.startswith("^")
+    rest = value[1:] if exclude else value
+    exact = rest.startswith("=")
+    names = [n for n in (rest[1:] if exact else rest).split(",") if n]
+
+    def hit(iface: str) -> bool:
+        return any(iface == n if exact else iface.startswith(n) for n in names)
+    if exclude:
+        chosen = [i for i in sorted(interfaces) if not hit(i) and i != "lo"]
+        return chosen, f"an interface other than {rest}"
+    chosen = [i for i in sorted(interfaces) if hit(i)]
+    return chosen, ("one of " if len(names) > 1 or not exact else "") + ", ".join(
+        f"{n}{'' if exact else '*'}" for n in names)
 
 
 def master_port(node: Node, cluster: Cluster, reachability: dict) -> list[Finding]:

@@ -6,7 +6,7 @@ from collections import Counter
 
 from ClusterShell.NodeSet import NodeSet
 
-from .. import channels
+from .. import channels, contract
 from ..findings import Finding
 from ..inventory import Node
 from .environment import conda_records, pip_dists
@@ -27,8 +27,8 @@ def inventory_of(facts: dict) -> dict[str, str]:
 
 def comparable(cluster_facts: dict[str, dict]) -> dict[str, dict[str, str]]:
     """Inventories of the nodes that were reached and have an env."""
-    return {name: inventory_of(f) for name, f in cluster_facts.items()
-            if f["reach"]["ok"] and f.get("env", {}).get("conda") is not None}
+    return {name: inventory_of(f) for name, f in contract.usable(cluster_facts, "env").items()
+            if f["env"].get("conda") is not None}
 
 
 def drift(inventories: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:

@@ -56,19 +56,14 @@ def loads(text):
         return json.loads(text)
     _ScanContext.memo = {}
     text = text.strip()
-    value, end = _json.make_scanner(_ScanContext)(text, 0)
+    try:
+        value, end = _json.make_scanner(_ScanContext)(text, 0)
+    except StopIteration as stop:  # the C scanner's way of saying "no value here"
+        raise ValueError("no JSON value at offset %s of %d characters"
+                         % (stop.value, len(text))) from None
     if end != len(text):
-        raise ValueError("extra data at %d" % end)
+        raise ValueError("extra data at offset %d of %d characters" % (end, len(text)))
     return value
-
-
-def from_json(text):
-    """Decode a JSON scalar as written in conda-meta."""
-    if text.startswith('"') and text.endswith('"') and "\\" not in text:
-        return text[1:-1]
-    if text.lstrip("-").isdigit():
-        return int(text)
-    return loads(text)
 
 
 def section(name):

@@ -48,3 +48,36 @@ def _read_junit(path: Path) -> tuple[dict, dict]:
                 messages[name] = child.get("message", "") + "\n" + (child.text or "")
         cases[name] = outcome
     return cases, messages
+
+
+REPLAY_CLUSTER = """\
+cluster: replay
+environment: {repo}/environment.yml
+defaults: {{user: root, port: 9, ssh_config: null}}
+sync: {{source: {repo}/fixtures/demo_workspace}}
+ssh: {{host_pattern: node-*, user: root}}
+jupyter: {{display_name: Python (PyTorch-Dist)}}
+nodes:
+{nodes}
+"""
+
+
+def replay_cluster(tmp_path: Path, names: list[str], extra: str = "") -> Path:
+    """A cluster.yaml for recorded facts: the simulated cluster's settings and addresses
+    (never contacted: a replay opens no connection)."""
+    nodes = "\n".join(f"  - {{name: {n}, address: 10.231.7.{10 + i}"
+                      f"{', role: master' if i == 1 else ''}}}"
+                      for i, n in enumerate(names, start=1))
+    path = tmp_path / "cluster.yaml"
+    path.write_text(REPLAY_CLUSTER.format(repo=REPO, nodes=nodes) + extra)
+    return path
+
+
+def replay(tmp_path: Path, docs: dict, *args: str, names: list[str] | None = None,
+           extra: str = "") -> Run:
+    """The real suites on recorded facts (--facts), for the nodes in names (default: docs')."""
+    import json
+    facts = tmp_path / "replayed.json"
+    facts.write_text(json.dumps(docs))
+    cluster = replay_cluster(tmp_path, names or list(docs), extra)
+    return run_suites(cluster, tmp_path, f"--facts={facts}", *args)

@@ -124,10 +124,4 @@ def test_link_down_mid_run_is_bounded_and_named(three, tmp_path):
     assert leftovers() == {n: [] for n in ("node-1", "node-2", "node-3", "node-4")}
 
 
-def test_pairwise_names_the_slow_node(three, tmp_path):
-    three.fault("slow-link", "node-3", "16mbit")
-    run = run_suites(variant(three, tmp_path, **TIMEOUTS, iterations=3, warmup=1), tmp_path,
-                     "-k", "pairwise", "--pairwise", timeout=400)
-    assert set(failing(run)) == {"node-3"}, run.output[-3000:]
-    assert "every pair with node-3 is failed or slow" in \
-        run.messages["test_nccl_pairwise_healthy[node-3]"]
+# The slow node named by the pairwise rounds: selftest/test_fault_catalogue.py (slow-link).

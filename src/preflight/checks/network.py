@@ -18,6 +18,15 @@ def _is_loopback(address: str) -> bool:
         return False
 
 
+def _is_address(text: str | None) -> bool:
+    """Only an address the cluster knows can be compared; a bare name resolves as it may."""
+    try:
+        ipaddress.ip_address(text or "")
+    except ValueError:
+        return False
+    return True
+
+
 def names_resolve(node: Node, facts: dict, expected: dict[str, str]) -> list[Finding]:
     """expected: node name -> the address the cluster uses for it."""
     net = facts["net"]
@@ -32,9 +41,11 @@ def names_resolve(node: Node, facts: dict, expected: dict[str, str]) -> list[Fin
         want = expected.get(peer)
         if isinstance(addresses, str):
             found.append(Finding(node.name, "peer name", f"{peer} resolves", addresses))
-        elif want and want not in addresses:
+        elif _is_address(want) and addresses[:1] != [want]:
+            hint = f"{want} is there but not first: a connect dials {addresses[0]}" \
+                if want in addresses else "a stale /etc/hosts line or DNS record"
             found.append(Finding(node.name, "peer name", f"{peer} -> {want}",
-                                 f"{peer} -> {', '.join(addresses)}"))
+                                 f"{peer} -> {', '.join(addresses)}", hint))
     return found
 
 

@@ -26,7 +26,9 @@ def net():
 
     def addresses(name):
         try:
-            return sorted({a[4][0] for a in socket.getaddrinfo(name, None, socket.AF_INET)})
+            # in the resolver's order: a connect uses the first one
+            found = [a[4][0] for a in socket.getaddrinfo(name, None, socket.AF_INET)]
+            return [a for i, a in enumerate(found) if a not in found[:i]]
         except OSError as exc:
             return "cannot resolve: %s" % exc
     interfaces = {}

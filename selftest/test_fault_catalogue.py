@@ -1,0 +1,144 @@
+"""Every fault the test bed offers, one at a time on a healed 4-node cluster: caught, on
+the faulty node only, the message names the difference, no traceback in any report.
+
+A fault missing from CATALOGUE fails test_catalogue_covers_every_fault: adding a fault to
+the test bed means saying here how the harness catches it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from simcluster import faults
+
+from selftest.suites import run_suites
+from selftest.test_env_e2e import failing
+from selftest.test_nccl_e2e import variant
+
+pytestmark = [pytest.mark.simcluster, pytest.mark.slow]
+PER_NODE = ("-m", "not slow")  # every per-node check plus the master-port listener
+TRACEBACK = ("Traceback (most recent call last)", "INTERNALERROR", '.py", line ')
+
+
+@dataclass
+class Case:
+    args: tuple = ()
+    test: str | None = None  # the check that must catch it (None: a healthy variant)
+    words: list[str] = field(default_factory=list)
+    node: str = "node-3"
+    select: tuple = PER_NODE
+    after_facts: bool = False  # inject once the probe is done (mid-run faults)
+    nccl: dict = field(default_factory=dict)  # cluster.yaml nccl settings for this case
+
+
+UNREACHABLE = "test_miniconda_prefix_exists"
+CATALOGUE = {
+    "sshd-stop": Case(test=UNREACHABLE, words=["node-3 unreachable", "Connection refused"]),
+    "sshd-freeze": Case(test=UNREACHABLE, words=["node-3 unreachable", "handshake"]),
+    "sshd-freeze mid-run": Case(test="test_ssh_node_to_node_without_prompt", after_facts=True,
+                                words=["ssh from node-1 into this node works"]),
+    "port-drop": Case(("22",), test=UNREACHABLE, words=["node-3 unreachable", "timed out"]),
+    "link-down": Case(test=UNREACHABLE, words=["node-3 unreachable"]),
+    "egress-drop": Case(("29500",), test="test_network_master_port_reachable",
+                        words=["TCP connect to 10.231.7.11:29500"]),
+    "slow-link": Case(("16mbit",), test="test_nccl_pairwise_healthy",
+                      words=["every pair with node-3 is failed or slow"],
+                      select=("-k", "pairwise", "--pairwise"),
+                      nccl={"rdzv_timeout": 10, "collective_timeout": 10, "deadline": 40,
+                            "iterations": 3, "warmup": 1}),
+    "hostname-loopback": Case(test="test_network_names_resolve",
+                              words=["own hostname", "127.0.1.1"]),
+    "hostname-loopback on the master": Case(test="test_network_names_resolve", node="node-1",
+                                            words=["node-1: own hostname", "127.0.1.1"]),
+    "hosts-wrong-peer": Case(("node-2",), test="test_network_names_resolve",
+                             words=["peer name: expected node-2 -> 10.231.7.12",
+                                    "10.231.7.250"]),
+    "conda-version": Case(("nccl", "2.21.5.1"), test="test_env_same_on_every_node",
+                          words=["nccl", "2.21.5.1", "2.23.4.1"]),
+    "conda-build": Case(("nccl", "h03a54cd_1"), test="test_env_same_on_every_node",
+                        words=["nccl", "h03a54cd_1", "h03a54cd_2"]),
+    "conda-channel": Case(("nccl", "community"), test="test_env_channels_allowed",
+                          words=["nccl", "community", "conda-forge"]),
+    "conda-remove": Case(("openmpi",), test="test_env_pins_hold",
+                         words=["openmpi", "not installed"]),
+    "conda-meta-corrupt": Case(("numpy",), test="test_env_records_intact",
+                               words=["conda-meta/numpy-", "a complete JSON record",
+                                      "Unterminated"]),
+    "conda-meta-empty": Case(("numpy",), test="test_env_records_intact",
+                             words=["conda-meta/numpy-", "no JSON value at offset 0"]),
+    "conda-meta-duplicate": Case(("numpy", "0.0.1"), test="test_env_records_intact",
+                                 words=["one record for numpy", "(0.0.1)"]),
+    "remove-miniconda": Case(test="test_miniconda_prefix_exists",
+                             words=["a folder at /opt/miniconda", "nothing there"]),
+    "remove-env": Case(test="test_env_pins_hold", words=["pytorch-dist", "no env there"]),
+    "pip-copy": Case(test="test_env_no_pip_copy_of_conda_package",
+                     words=["nccl", "nvidia-nccl-cu11", "INSTALLER pip"]),
+    "break-env-python": Case(test="test_miniconda_env_python_runs",
+                             words=["envs/pytorch-dist/bin/python runs"]),
+    "password-auth": Case(test="test_sshd_hardened", words=["passwordauthentication yes"]),
+    "sshd-dropin": Case(test="test_sshd_hardened",
+                        words=["passwordauthentication yes",
+                               "set in /etc/ssh/sshd_config.d/50-simfault.conf"]),
+    "sshd-match-root": Case(test="test_sshd_hardened",
+                            words=["permitrootlogin yes in a Match block of "
+                                   "/etc/ssh/sshd_config"]),
+    "identity-mode": Case(test="test_ssh_identity_private_and_safe",
+                          words=["mode 0600", "mode 0644"]),
+    "no-keepalive": Case(test="test_ssh_client_config_for_nodes",
+                         words=["serveraliveinterval 60", "not set"]),
+    "known-hosts-drop": Case(("node-4",), test="test_ssh_node_to_node_without_prompt",
+                             words=["node-4", "Host key verification failed"]),
+    "code-change": Case(test="test_sync_code_tree_matches_source",
+                        words=["1 changed: train.py"]),
+    "jupyter-open": Case(test="test_jupyter_not_exposed_without_auth",
+                         words=["port 8888", "bound to 0.0.0.0 with no token and no password"]),
+    "jupyter-token": Case(("tok-5f0c1e9a7b3d",)),  # protected: a healthy variant
+    "kernel-unregister": Case(test="test_jupyter_kernel_registered",
+                              words=["kernel 'pytorch-dist' registered", "not registered"]),
+}
+
+
+def test_catalogue_covers_every_fault():
+    covered = {name.split(" ")[0] for name in CATALOGUE}
+    assert covered == set(faults.FAULTS), set(faults.FAULTS) ^ covered
+
+
+def _inject_after_facts(sim, fault: str, node: str, args: tuple, report_dir: Path) -> None:
+    """Wait for the run's facts (the probe is done), then break the node mid-run."""
+    deadline = time.monotonic() + 120
+    while not (report_dir / ".facts-checked.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    sim.fault(fault, node, *args)
+
+
+@pytest.mark.parametrize("name", sorted(CATALOGUE))
+def test_fault_is_caught_on_its_node_only(name, sim, tmp_path):
+    case = CATALOGUE[name]
+    fault = name.split(" ")[0]
+    sim.ensure(4)
+    late = None
+    if case.after_facts:
+        late = threading.Thread(target=_inject_after_facts,
+                                args=(sim, fault, case.node, case.args, tmp_path))
+        late.start()
+    else:
+        sim.fault(fault, case.node, *case.args)
+    cluster = variant(sim, tmp_path, **case.nccl) if case.nccl else sim.cluster_yaml
+    run = run_suites(cluster, tmp_path, *case.select, "-n", "2", timeout=400)
+    if late:
+        late.join()
+    expected = {case.node} if case.test else set()
+    assert set(failing(run)) == expected, (failing(run), run.output[-3000:])
+    if case.test:
+        message = run.messages[f"{case.test}[{case.node}]"]
+        assert f"{case.node}" in message
+        for word in case.words:
+            assert word in message, message
+    outputs = [run.output] + [p.read_text(errors="replace") for p in tmp_path.iterdir()
+                              if p.name in ("summary.md", "junit.xml")]
+    for text in outputs:
+        assert not any(word in text for word in TRACEBACK), text[-3000:]

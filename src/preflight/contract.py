@@ -7,7 +7,7 @@ of the node's facts and every check that reads it ERRORS on that node with the c
 checks on other nodes and cross-node votes leave that node out. Checks never see a
 section of the wrong shape.
 
-    >>> doc = validate({"reach": {"ok": "false"}}, Expect())
+    >>> doc = validate({"reach": {"ok": "false", "reason": None}}, Expect())
     >>> doc["reach"]["ok"], doc["reach"]["reason"]
     (False, 'facts document does not fit: reach.ok: Input should be a valid boolean')
 """

@@ -10,17 +10,23 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-RUN_ENV = "PREFLIGHT_RUN_ID"
+_RUN = {"id": None}
 
 
 def run_id() -> str:
-    """Set by the controlling process before xdist starts workers (they inherit it)."""
-    return os.environ.setdefault(RUN_ENV, uuid.uuid4().hex[:12])
+    """This run's id: made by the controlling process, handed to xdist workers through
+    their workerinput (use_run_id)."""
+    if _RUN["id"] is None:
+        _RUN["id"] = uuid.uuid4().hex[:12]
+    return _RUN["id"]
+
+
+def use_run_id(value: str) -> None:
+    _RUN["id"] = value
 
 
 def once(folder: Path, key: str, compute: Callable[[], dict]) -> dict:

@@ -18,7 +18,8 @@ from .errors import UserError
 from .findings import CheckFailed
 from .live import collective, collective_pairs, master_port, ssh_logins  # noqa: F401 - fixtures
 
-CHECKED_FACTS = "preflight_checked_facts"  # workerinput key: the validated facts file
+CHECKED_FACTS = "preflight_checked_facts"  # workerinput: the validated facts file
+RUN_ID = "preflight_run_id"  # workerinput: the controller's run id (once.py)
 CLUSTER = pytest.StashKey[inventory.Cluster]()
 NODES = pytest.StashKey[list]()
 FACTS = pytest.StashKey[dict]()
@@ -71,12 +72,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[NODES] = nodes
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:  # an xdist worker: the controller has gathered and checked
+        once.use_run_id(workerinput[RUN_ID])
         checked = facts_mod.load(Path(workerinput[CHECKED_FACTS]))
         config.stash[FACTS] = {name: contract.wrap(doc) for name, doc in checked.items()}
         return
     if config.option.collectonly:
         return
-    once.run_id()  # one id for this run, inherited by xdist workers
     collector = report.Collector(config, cluster, nodes)  # its clock includes the gathering
     try:
         config.stash[FACTS] = _facts_for_run(config, cluster, nodes)
@@ -109,7 +110,7 @@ def _facts_for_run(config: pytest.Config, cluster, nodes) -> dict:
 
 
 class _XdistWorkers:
-    """Hands each xdist worker the validated facts file (xdist's workerinput, not env)."""
+    """Hands each xdist worker the validated facts file and the run id (workerinput)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -117,6 +118,7 @@ class _XdistWorkers:
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node) -> None:
         node.workerinput[CHECKED_FACTS] = str(self.path)
+        node.workerinput[RUN_ID] = once.run_id()
 
 
 def _cluster_path(config: pytest.Config) -> Path | None:

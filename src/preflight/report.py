@@ -46,6 +46,16 @@ class Collector:
                                                "no bandwidth measured (the run failed)") + "\n"
         (out / "summary.md").write_text(text)
 
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        """pytest's own clock starts after the facts were gathered: say the whole time."""
+        bad = sum(r["outcome"] in ("failed", "error") for r in self.results)
+        verdict = "PASS" if not bad else f"FAIL ({bad} of {len(self.results)} checks)"
+        terminalreporter.write_line(
+            f"cluster-preflight: {verdict} on {len(self.nodes)} nodes in "
+            f"{time.time() - self.started:.1f} s, facts gathering included; "
+            f"reports in {self.config.getoption('report_dir')}/")
+
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         xml = getattr(config.option, "xmlpath", None)
         if xml and Path(xml).exists():

@@ -48,10 +48,27 @@ def smi(facts: dict) -> dict | None:
 
 
 def _no_torch(node: Node, facts: dict) -> list[Finding]:
-    error = (facts.get("runtime") or {}).get("error") or (facts.get("runtime") or {}).get(
-        "torch_error") or "no runtime facts"
-    return [Finding(node.name, "torch runtime", "torch imports in the env",
-                    error.strip().splitlines()[-1])]
+    runtime = facts["runtime"]
+    error = runtime.get("torch_error") or runtime.get("error") or "no runtime facts"
+    return [Finding(node.name, "torch runtime", "torch imports in the env", cause(error))]
+
+
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b")
+
+
+def cause(text: str) -> str:
+    r"""One line from an error: a chained traceback's first exception (the cause) and its
+    last (what surfaced), else the last line.
+
+    >>> cause("Traceback ...\nOSError: libcudart.so.11.0: cannot open\n\nDuring handling..."
+    ...       "\nImportError: torch failed")
+    'OSError: libcudart.so.11.0: cannot open -> ImportError: torch failed'
+    """
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    raised = [ln for ln in lines if EXCEPTION_LINE.match(ln)]
+    if len(raised) > 1 and raised[0] != raised[-1]:
+        return f"{raised[0]} -> {raised[-1]}"
+    return (raised or lines or ["no output"])[-1]
 
 
 def available_as_declared(node: Node, facts: dict) -> list[Finding]:

@@ -5,6 +5,18 @@ import sys
 import time
 
 started = time.time()
+
+
+def describe(exc):
+    """The exception and what caused it: `import torch` failing on a missing libcudart
+    says so only in the chained exception."""
+    text = "%s: %s" % (type(exc).__name__, exc)
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None:
+        text += " (caused by %s: %s)" % (type(cause).__name__, cause)
+    return text
+
+
 out = {"python": sys.version.split()[0], "executable": sys.executable}
 try:
     import torch
@@ -34,7 +46,7 @@ try:
         out["torch"]["nccl"] = ".".join(map(str, version)) if isinstance(version, tuple) \
             else str(version)
 except Exception as exc:  # the node still reports; the failure is a finding
-    out["torch_error"] = "%s: %s" % (type(exc).__name__, exc)
+    out["torch_error"] = describe(exc)
 try:
     import numpy
     out["numpy"] = numpy.__version__

@@ -65,8 +65,9 @@ nodes:
 def replay_cluster(tmp_path: Path, names: list[str], extra: str = "") -> Path:
     """A cluster.yaml for recorded facts: the simulated cluster's settings and addresses
     (never contacted: a replay opens no connection)."""
-    nodes = "\n".join(f"  - {{name: {n}, address: 10.231.7.{10 + i}"
-                      f"{', role: master' if i == 1 else ''}}}"
+    nodes = "\n".join(f"  - {{name: {n}"
+                      + (f", address: 10.231.7.{10 + i}" if i < 240 else "")
+                      + (", role: master" if i == 1 else "") + "}"
                       for i, n in enumerate(names, start=1))
     path = tmp_path / "cluster.yaml"
     path.write_text(REPLAY_CLUSTER.format(repo=REPO, nodes=nodes) + extra)

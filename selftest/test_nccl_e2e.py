@@ -96,7 +96,7 @@ def test_loopback_hostname_named_before_any_torchrun(three, tmp_path):
     assert set(failing(run)) == {"node-2"}
     message = run.messages["test_network_names_resolve[node-2]"]
     assert "node-2: own hostname: expected node-2 resolves to the cluster address, found " \
-           "10.231.7.12, 127.0.1.1" in message
+           "127.0.1.1, 10.231.7.12" in message
     assert not (tmp_path / ".nccl.json").exists()  # no collective was started
 
 

@@ -62,7 +62,7 @@ def test_one_bad_link_between_healthy_nodes_names_both_ends():
 def test_unreachable_nodes_are_not_checked_never_fine():
     edges = sshmatrix.plan(NAMES[:3], "n1")
     result = sshmatrix.matrix(cluster=None, nodes=[], edges=edges,
-                              unreachable={n: "down" for n in NAMES[:3]})
+                              unreachable=dict.fromkeys(NAMES[:3], "down"))
     assert sshmatrix.blame(result) == {}
     assert sshmatrix.logins(result) == 0
     assert sshmatrix.unchecked(result, "n2") == ["n1 -> n2: n1 is unreachable",

@@ -76,14 +76,16 @@ def suite_run(count: int) -> dict:
         wall = time.monotonic() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         gathered = json.loads((Path(tmp) / "facts.json").read_text())
-        # the node-to-node SSH matrix is one more command per node, outside the probe
-        matrix = 1 if list(Path(tmp).glob(".ssh-matrix-*.json")) else 0
+        logins = json.loads((Path(tmp) / ".ssh-logins.json").read_text())["value"]["logins"]
+        # the node-to-node logins are one more command per source node, outside the probe
+        matrix = 1
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     executions = [f["reach"]["executions"] for f in gathered.values()]
     return {"nodes": count, "rc": done.returncode, "wall_s": round(wall, 2),
             "controller_cpu_s": round(cpu, 2), "controller_cpu_per_node_s": round(cpu / count, 3),
             "wall_per_node_s": round(wall / count, 3),
             "remote_executions_per_node": max(executions) + matrix,
+            "ssh_logins": logins, "ssh_logins_per_node": round(logins / count, 2),
             "probe_seconds_max": max(f["probe_seconds"] for f in gathered.values())}
 
 
@@ -103,6 +105,39 @@ def gather_rate(count: int) -> dict:
             "controller_cpu_s": round(time.process_time() - cpu0, 2)}
 
 
+def gather_full(count: int) -> dict:
+    """The floor of a per-node run: the probe with the env's python (torch) on every node."""
+    spec = inventory.load(layout.RUN / "cluster.yaml")
+    started = time.monotonic()
+    gathered = facts.gather(spec, list(spec.nodes), runtime=True)
+    return {"nodes": count, "seconds": round(time.monotonic() - started, 2),
+            "reached": sum(f["reach"]["ok"] for f in gathered.values())}
+
+
+def replay_fleet(count: int) -> dict:
+    """Every per-node check for `count` synthetic nodes (a recorded node's facts, copied)
+    from --facts: what the controller's pytest, xdist and checks cost per node."""
+    from selftest import recorded, suites
+    with tempfile.TemporaryDirectory() as tmp:
+        names = [f"node-{i}" for i in range(1, count + 1)]
+        (Path(tmp) / "replayed.json").write_text(json.dumps(recorded.fleet(names)))
+        cluster_yaml = suites.replay_cluster(Path(tmp), names)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "tests", "--rootdir", str(REPO), "-q", "-n", "2",
+             "-m", "not nccl", "-p", "no:cacheprovider", f"--cluster={cluster_yaml}",
+             f"--facts={Path(tmp) / 'replayed.json'}", f"--report-dir={tmp}",
+             f"--junitxml={Path(tmp) / 'junit.xml'}"],
+            cwd=REPO, capture_output=True, text=True)
+        wall = time.monotonic() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"nodes": count, "rc": done.returncode, "wall_s": round(wall, 1),
+            "controller_cpu_per_node_ms": round(cpu / count * 1000, 1),
+            "last_line": done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""}
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     machine = {"cpus": os.cpu_count(), "kernel": platform.release(),
@@ -120,13 +155,21 @@ def main() -> None:
                     spec, spec.nodes[0])
                 harness["collective"] = bench_nccl.measure(spec)
             suite_run(count)  # first run writes the nodes' bytecode caches, as on a real node
-            harness["suite"].append(suite_run(count))
+            floor = gather_full(count)
+            run = suite_run(count)
+            run["gather_only_s"] = floor["seconds"]
+            run["ratio_to_gather"] = round(run["wall_s"] / floor["seconds"], 2)
+            harness["suite"].append(run)
             testbed["down_s"].append(down_timing())
+        testbed["up"].append(up_timing(32))
+        harness["suite"].append(suite_run(32))  # a healthy 32-node cluster passes
         testbed["up"].append(up_timing(64))
         harness["gather"].append(gather_rate(64))
         harness["gather"].append(gather_rate(64))  # warm: sshd and page cache already hot
+        harness["suite"].append(suite_run(64))
     finally:
         cluster.down()
+    harness["replay"] = [replay_fleet(n) for n in (200, 2000)]
     for name, data in (("testbed", testbed), ("harness", harness)):
         (OUT / f"{name}.json").write_text(json.dumps(data, indent=2))
         print(json.dumps(data, indent=2))

@@ -14,6 +14,8 @@ from pathlib import Path
 from . import remote, transport
 from .errors import UserError
 from .inventory import Cluster, Node
+from .nodetext import clean
+from .redact import redact_doc
 
 PROBE_PYTHONS = ("/usr/bin/python3", "python3")
 
@@ -79,11 +81,11 @@ def gather_node(cluster: Cluster, node: Node, runtime: bool = True) -> dict:
     def probe(conn: transport.Connection) -> dict:
         done = conn.run(probe_command(node, script), node.command_timeout)
         facts, reason = _parse(done)
-        return {**facts, "reach": {"ok": reason is None, "reason": reason,
+        return {**facts, "reach": {"ok": reason is None, "reason": reason and clean(reason, 500),
                                    "executions": conn.executions}}
     found = transport.with_connection(
         cluster, node, probe,
-        lambda why: {"reach": {"ok": False, "reason": why, "executions": 0}})
+        lambda why: {"reach": {"ok": False, "reason": clean(why, 500), "executions": 0}})
     found["reach"]["seconds"] = round(time.monotonic() - started, 3)
     return found
 
@@ -110,9 +112,11 @@ def gather(cluster: Cluster, nodes: list[Node], runtime: bool = True) -> dict[st
 
 
 def save(facts: dict[str, dict], path: Path) -> None:
+    """Atomically, with every string redacted (a key pasted into a .pub file, a token in
+    an error message never reaches the file); lone surrogates kept as JSON escapes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(facts))
+    tmp.write_text(json.dumps(redact_doc(facts)))
     tmp.replace(path)
 
 

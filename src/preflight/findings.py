@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+
+from .nodetext import clean
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,11 @@ class Finding:
     expected: str
     found: str
     hint: str = ""
+
+    def __post_init__(self) -> None:
+        # node text is data: redacted, control characters visible, capped (nodetext)
+        for part in fields(self):
+            object.__setattr__(self, part.name, clean(getattr(self, part.name)))
 
     def __str__(self) -> str:
         tail = f" ({self.hint})" if self.hint else ""

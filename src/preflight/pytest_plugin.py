@@ -7,6 +7,7 @@ pytest 9.2 it does not keep a group on one worker (pytest-xdist#1386).
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 
@@ -14,11 +15,14 @@ import pytest
 
 from . import channels, contract, envspec, inventory, lockfile, once, report
 from . import facts as facts_mod
+from .contract import SectionBroken
 from .errors import UserError
 from .findings import CheckFailed
 from .live import collective, collective_pairs, master_port, ssh_logins  # noqa: F401 - fixtures
+from .nodetext import TEXT_MAX, clean
 
 CHECKED_FACTS = "preflight_checked_facts"  # workerinput: the validated facts file
+MESSAGE_MAX = 8 * TEXT_MAX  # one test's whole message (many findings)
 RUN_ID = "preflight_run_id"  # workerinput: the controller's run id (once.py)
 CLUSTER = pytest.StashKey[inventory.Cluster]()
 NODES = pytest.StashKey[list]()
@@ -67,7 +71,7 @@ def pytest_configure(config: pytest.Config) -> None:
             cluster = _with_trust(cluster)
         nodes = _sorted(cluster.select(config.getoption("nodes"), config.getoption("role")))
     except UserError as exc:
-        pytest.exit(str(exc), returncode=UserError.exit_code)
+        _stop(config, str(exc))
     config.stash[CLUSTER] = cluster
     config.stash[NODES] = nodes
     workerinput = getattr(config, "workerinput", None)
@@ -79,11 +83,30 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.option.collectonly:
         return
     collector = report.Collector(config, cluster, nodes)  # its clock includes the gathering
+    _mark_incomplete(config, "the run started and has not finished (or was stopped)")
     try:
         config.stash[FACTS] = _facts_for_run(config, cluster, nodes)
     except UserError as exc:
-        pytest.exit(str(exc), returncode=UserError.exit_code)
+        _stop(config, str(exc))
     config.pluginmanager.register(collector, "preflight-report")
+
+
+def _mark_incomplete(config: pytest.Config, reason: str, cluster: str = "") -> None:
+    """Until this run's summary is written, summary.md says the run is incomplete: a
+    previous run's verdict never stands beside this run's results."""
+    if hasattr(config, "workerinput") or config.option.collectonly:
+        return
+    name = cluster or (config.stash[CLUSTER].name if CLUSTER in config.stash else "cluster")
+    with contextlib.suppress(OSError):  # an unwritable report dir is pytest's error to give
+        report.write_atomic(Path(config.getoption("report_dir")) / "summary.md",
+                            report.incomplete(name, reason))
+
+
+def _stop(config: pytest.Config, message: str) -> None:
+    """One line, exit 2; the summary says why the run stopped."""
+    message = clean(message, 1000)
+    _mark_incomplete(config, message)
+    pytest.exit(message, returncode=UserError.exit_code)
 
 
 def _facts_for_run(config: pytest.Config, cluster, nodes) -> dict:
@@ -226,12 +249,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     node = getattr(item, "callspec", None) and item.callspec.params.get("node")
     if node is not None and call.when == "setup":
         item.user_properties += [("node", node.name), ("check", item.originalname)]
-    failed = call.excinfo is not None and isinstance(call.excinfo.value, CheckFailed)
-    if failed:
-        found = call.excinfo.value.findings
-        item.user_properties += [("expected", "; ".join(f.expected for f in found)),
-                                 ("found", "; ".join(f.found for f in found))]
+    error = call.excinfo.value if call.excinfo is not None else None
+    if isinstance(error, CheckFailed):
+        found = error.findings
+        item.user_properties += [("expected", clean("; ".join(f.expected for f in found))),
+                                 ("found", clean("; ".join(f.found for f in found)))]
     rep = yield
-    if failed:
-        rep.longrepr = str(call.excinfo.value)  # the findings are the whole message
+    if isinstance(error, CheckFailed | SectionBroken | pytest.fail.Exception):
+        # the message is the whole report: no traceback, node text made safe (nodetext)
+        rep.longrepr = clean(str(error), MESSAGE_MAX)
+    elif rep.skipped and isinstance(rep.longrepr, tuple) and len(rep.longrepr) == 3:
+        path, line, reason = rep.longrepr
+        rep.longrepr = (path, line, clean(reason))
     return rep

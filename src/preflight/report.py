@@ -11,6 +11,7 @@ import pytest
 
 from . import once
 from .checks import collective, cuda
+from .nodetext import clean, fenced, one_line
 
 OUTCOMES = ("passed", "failed", "error", "skipped")
 
@@ -33,7 +34,14 @@ class Collector:
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         out = Path(self.config.getoption("report_dir"))
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            text = self._summary(out)
+        except Exception as exc:  # a report must never stay stale: say why it is partial
+            text = incomplete(self.cluster.name, f"the summary could not be made "
+                              f"({type(exc).__name__}: {clean(exc, 300)})")
+        write_atomic(out / "summary.md", text)
+
+    def _summary(self, out: Path) -> str:
         from .pytest_plugin import FACTS  # the plugin owns the stash key
         gathered = self.config.stash.get(FACTS, {})
         text = summary(self.cluster.name, [n.name for n in self.nodes], self.results,
@@ -44,7 +52,7 @@ class Collector:
         if outcome:
             text += "\n## Collective\n\n" + (collective.busbw_table(outcome) or
                                                "no bandwidth measured (the run failed)") + "\n"
-        (out / "summary.md").write_text(text)
+        return text
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter) -> None:
@@ -86,31 +94,47 @@ def _message(report: pytest.TestReport) -> str:
 def summary(cluster: str, nodes: list[str], results: list[dict], seconds: float,
             node_lines: list[str] = ()) -> str:
     """Markdown: verdict, a nodes-by-outcome table, each node in one line, then every
-    failure as ops read it."""
+    failure as ops read it. Text that came from nodes sits in code blocks it cannot close
+    (nodetext.fenced): it can neither forge a heading nor a table row."""
     per_node: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
     for result in results:
         per_node[result["node"]][result["outcome"]] += 1
     bad = sorted((r for r in results if r["outcome"] in ("failed", "error")),
                  key=lambda r: nodes.index(r["node"]) if r["node"] in nodes else len(nodes))
     verdict = "PASS" if not bad else f"FAIL: {len(bad)} of {len(results)} checks"
-    lines = [f"# cluster-preflight: {cluster}", "",
+    lines = [f"# cluster-preflight: {one_line(cluster, 200)}", "",
              f"**{verdict}** on {len(nodes)} nodes in {seconds:.1f} s", "",
              "| node | " + " | ".join(OUTCOMES) + " |", "|---" * (len(OUTCOMES) + 1) + "|"]
     for name in [*nodes, *sorted(set(per_node) - set(nodes))]:
         counts = per_node[name]
-        lines.append(f"| {name} | " + " | ".join(str(counts[o]) for o in OUTCOMES) + " |")
+        cell = one_line(name, 100).replace("|", "\\|")
+        lines.append(f"| {cell} | " + " | ".join(str(counts[o]) for o in OUTCOMES) + " |")
     if node_lines:
-        lines += ["", "## Nodes", "", "```", *node_lines, "```"]
+        lines += ["", "## Nodes", "", fenced("\n".join(clean(ln) for ln in node_lines))]
     if bad:
         lines += ["", "## Failures", ""]
-        for result in bad:
-            message = result["message"].replace("\n", "\n    ")
-            lines.append(f"- `{result['id']}` ({result['outcome']}):\n    {message}")
+        lines += [fenced("\n".join(f"{r['id']} ({r['outcome']}):\n    "
+                                   + clean(r["message"]).replace("\n", "\n    ")
+                                   for r in bad))]
     skipped = [r for r in results if r["outcome"] == "skipped"]
     if skipped:
-        lines += ["", "## Skipped", ""]
-        lines += [f"- `{r['id']}`: {r['message']}" for r in skipped]
+        lines += ["", "## Skipped", "",
+                  fenced("\n".join(f"{r['id']}: {one_line(r['message'])}" for r in skipped))]
     return "\n".join(lines) + "\n"
+
+
+def incomplete(cluster: str, reason: str) -> str:
+    """The summary of a run that did not finish: never a stale verdict beside new results."""
+    return (f"# cluster-preflight: {one_line(cluster, 200)}\n\n**INCOMPLETE**: "
+            f"{one_line(reason, 500)}\n")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Readers see the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8", errors="replace")
+    tmp.replace(path)
 
 
 def group_junit_by_node(path: Path, cluster: str) -> None:

@@ -6,7 +6,16 @@ another type. Validation is strict: "false" is not a boolean, 1 is not a string.
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import StringConstraints
 from typing_extensions import NotRequired, TypedDict
+
+# Bounds on what a node may send: a 10 MB "version" is no version (and would cost every
+# check that reads it); such a section does not fit and its checks ERROR on that node.
+Word = Annotated[str, StringConstraints(max_length=256)]  # names, versions, builds
+Path = Annotated[str, StringConstraints(max_length=4096)]
+Text = Annotated[str, StringConstraints(max_length=4 << 20)]  # whole files, command output
 
 Addresses = list[str] | str  # addresses, or "cannot resolve: ..."
 
@@ -30,9 +39,9 @@ class PathInfo(TypedDict):
 
 
 class NodeFacts(TypedDict):
-    hostname: str
+    hostname: Word
     uid: int
-    user: str
+    user: Word
     kernel: NotRequired[str]
     os: NotRequired[str]
     groups: NotRequired[list[str]]
@@ -66,13 +75,13 @@ class MinicondaFacts(TypedDict):
 
 
 class CondaRecord(TypedDict):
-    name: str
-    version: str
-    build: str
+    name: Word
+    version: Word
+    build: Word
     build_number: int | None
-    channel: str | None
-    subdir: str | None
-    file: NotRequired[str]
+    channel: Path | None
+    subdir: Word | None
+    file: NotRequired[Path]
     url: NotRequired[str | None]
     md5: NotRequired[str | None]
     sha256: NotRequired[str | None]
@@ -84,10 +93,10 @@ class BrokenRecord(TypedDict):
 
 
 class PipDist(TypedDict):
-    name: str | None
-    version: str | None
-    installer: str | None
-    path: str
+    name: Word | None
+    version: Word | None
+    installer: Word | None
+    path: Path
 
 
 class EnvFacts(TypedDict):
@@ -181,7 +190,7 @@ class TorchDevice(TypedDict):
 
 
 class TorchFacts(TypedDict):
-    version: str
+    version: Word
     cuda_available: bool
     device_count: int
     cuda_build: NotRequired[str | None]

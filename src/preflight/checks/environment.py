@@ -69,9 +69,12 @@ def pins(node: Node, facts: dict, spec: EnvSpec, counts: dict[str, Counter]) -> 
 
 
 def _conda_pin(node: Node, spec, record: dict | None, counts: dict) -> Finding | None:
+    package = _package_record(record) if record is not None else None
     if record is None:
         problem = MISSING
-    elif not spec.match.matches(_package_record(record)):
+    elif package is None:
+        problem = f"{describe(record)}: not a version or build conda can read"
+    elif not spec.match.matches(package):
         problem = describe(record)
     elif spec.channel and channels.normalise(record.get("channel")) != spec.channel:
         problem = f"{describe(record)}: from another channel than {spec.channel}"
@@ -83,7 +86,16 @@ def _conda_pin(node: Node, spec, record: dict | None, counts: dict) -> Finding |
     return Finding(node.name, "env pin", spec.text, problem, _others_hint(spec.name, mine, counts))
 
 
-def _package_record(record: dict) -> rattler.PackageRecord:
+def _package_record(record: dict) -> rattler.PackageRecord | None:
+    """The record as rattler sees it; None when its version or build does not parse (a
+    node's record is data: garbage is a finding, never a traceback)."""
+    try:
+        return _parsed_record(record)
+    except Exception:  # py-rattler raises its own error types per problem
+        return None
+
+
+def _parsed_record(record: dict) -> rattler.PackageRecord:
     return rattler.PackageRecord(
         name=record["name"], version=record["version"],
         build=rattler.BuildString(record["build"]), build_number=record.get("build_number") or 0,

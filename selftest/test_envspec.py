@@ -72,8 +72,8 @@ def test_unsupported_pip_lines_are_listed_not_dropped(tmp_path):
     ("name: e\ndependencies:\n  - pytorch>=\n", ":3: bad conda spec 'pytorch>='"),
     ("name: e\ndependencies:\n  - pip:\n    - 'torch ==='\n", ":4: bad pip requirement"),
     ("name: e\ndependencies:\n  - {conda: x}\n", ":3: dependency"),
-    ("name: e\ndependencies: numpy\n", ":2: 'dependencies' must be a list"),
-    ("dependencies: [numpy]\n", ":1: environment file needs a 'name'"),
+    ("name: e\ndependencies: numpy\n", ":2: 'dependencies' must be a non-empty list"),
+    ("dependencies: [numpy]\n", ":1: 'name' is required"),
     ("name: e\ndependencies: [numpy\n", ":3: malformed YAML"),
 ])
 def test_malformed_file_or_spec_names_line(tmp_path, text, message):

@@ -15,22 +15,29 @@ Resolution order for a setting: the node's entry, then `defaults`, then ~/.ssh/c
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal
 
 from ClusterShell.NodeSet import NodeSet, NodeSetParseError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from . import envspec, yamlpos
 from .envspec import EnvSpec
 from .errors import UserError
+from .nodetext import one_line
 
 
-class Settings(BaseModel):
+class Strict(BaseModel):
+    """Unknown keys refused; no coercion: `gpus: true` is not 1, `port: "22"` not 22;
+    numbers finite (`deadline: .inf` is no deadline)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class Settings(Strict):
     """What a node entry may override; `defaults` holds the same keys for every node."""
-
-    model_config = ConfigDict(extra="forbid")
 
     user: str | None = None
     port: int | None = Field(None, ge=1, le=65535)
@@ -57,10 +64,8 @@ class NodeEntry(Settings):
     role: Literal["master", "worker"] = "worker"
 
 
-class NcclSettings(BaseModel):
+class NcclSettings(Strict):
     """The cross-node collective test: torchrun on every node, then a size sweep."""
-
-    model_config = ConfigDict(extra="forbid")
 
     master_port: int = Field(29500, ge=1, le=65535)
     backend: Literal["auto", "nccl", "gloo"] = "auto"  # auto: nccl where GPUs are declared
@@ -78,21 +83,28 @@ class NcclSettings(BaseModel):
     busbw_tolerance: float = Field(0.1, ge=0, lt=1)
     resolve_all_peers_max: int = Field(256, ge=1)  # above it: the master and 8 neighbours
 
+    @model_validator(mode="after")
+    def _consistent(self) -> NcclSettings:
+        if self.min_bytes > self.max_bytes:
+            msg = f"min_bytes ({self.min_bytes}) is above max_bytes ({self.max_bytes})"
+            raise ValueError(msg)
+        if self.deadline < self.rdzv_timeout:
+            msg = f"deadline ({self.deadline:g} s) is shorter than rdzv_timeout " \
+                  f"({self.rdzv_timeout:g} s)"
+            raise ValueError(msg)
+        return self
 
-class SyncSettings(BaseModel):
+
+class SyncSettings(Strict):
     """The code tree every node must carry, compared by content hash with `source`."""
-
-    model_config = ConfigDict(extra="forbid")
 
     source: str | None = None  # on the controller, relative to cluster.yaml; None: no check
     exclude: list[str] = ["__pycache__", "*.pyc", ".git", ".ipynb_checkpoints", ".DS_Store"]
     max_files: int = Field(20000, ge=1)
 
 
-class SshSettings(BaseModel):
+class SshSettings(Strict):
     """SSH as multi-node launchers need it: the client config, keys, and a hardened sshd."""
-
-    model_config = ConfigDict(extra="forbid")
 
     check: bool = True
     host_pattern: str = "*"  # the client config's Host block for the nodes, e.g. worker-*
@@ -110,18 +122,15 @@ class SshSettings(BaseModel):
         "permitrootlogin": ["no", "prohibit-password", "without-password"]}
 
 
-class JupyterSettings(BaseModel):
+class JupyterSettings(Strict):
     """The env's kernel must be registered; a running server must not be open to all."""
-
-    model_config = ConfigDict(extra="forbid")
 
     check: bool = True
     kernel_name: str | None = None  # default: the env's name
     display_name: str | None = None  # e.g. "Python (PyTorch-Dist)"; None: not checked
 
 
-class ClusterFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ClusterFile(Strict):
 
     cluster: str
     environment: str = "environment.yml"
@@ -231,6 +240,7 @@ def load(path: str | Path) -> Cluster:
 
 def _nodes(spec: ClusterFile, doc: yamlpos.Located, env_name: str) -> tuple[Node, ...]:
     seen: dict[str, int] = {}
+    addresses: dict[str, str] = {}
     nodes = []
     for index, entry in enumerate(spec.nodes):
         where = doc.where(("nodes", index, "name"))
@@ -238,6 +248,14 @@ def _nodes(spec: ClusterFile, doc: yamlpos.Located, env_name: str) -> tuple[Node
         if len(names) > 1 and entry.address:
             raise UserError(f"{where}: 'address' given for the range {entry.name}; "
                             "give each node its own entry or resolve names via ssh_config")
+        if entry.address:
+            if entry.address in addresses:
+                raise UserError(f"{doc.where(('nodes', index, 'address'))}: address "
+                                f"{one_line(entry.address, 60)} is also node "
+                                f"'{addresses[entry.address]}'s; each node needs its own")
+            addresses[entry.address] = names[0]
+        if len(seen) + len(names) > MAX_NODES:
+            raise UserError(f"{where}: more than {MAX_NODES} nodes in all")
         for name in names:
             if name in seen:
                 raise UserError(f"{where}: node '{name}' is listed twice "
@@ -265,12 +283,26 @@ def _resolve(name: str, entry: NodeEntry, defaults: Defaults, env_name: str) -> 
                 env_name=pick("env_name") or env_name, **{k: pick(k) for k in keys})
 
 
+MAX_NODES = 10_000  # more than any cluster we check; a typo'd range stops here
+HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,62}[A-Za-z0-9])?$")
+
+
 def _expand(pattern: str, where: str) -> list[str]:
     try:
-        return list(NodeSet(pattern))
+        nodeset = NodeSet(pattern)
+        if len(nodeset) > MAX_NODES:
+            raise UserError(f"{where}: node range {one_line(pattern, 60)} names "
+                            f"{len(nodeset)} nodes, more than the limit of {MAX_NODES}")
+        names = list(nodeset)
     except (NodeSetParseError, ValueError) as exc:
-        msg = f"{where}: bad node range '{pattern}' ({exc}); write e.g. worker-[1-8]"
+        msg = f"{where}: bad node range {one_line(repr(pattern), 60)} " \
+              f"({one_line(exc, 120)}); write e.g. worker-[1-8]"
         raise UserError(msg) from None
+    bad = next((n for n in names if not HOSTNAME.match(n)), None)
+    if bad is not None or not names:
+        raise UserError(f"{where}: node name {one_line(repr(bad or pattern), 60)} is not a "
+                        "host name (letters, digits, '-', '.', '_'; up to 64 characters)")
+    return names
 
 
 def _explain(error: dict, doc: yamlpos.Located) -> str:
@@ -286,8 +318,8 @@ def _explain(error: dict, doc: yamlpos.Located) -> str:
         return f"{where}: unknown key '{loc[-1]}'{owner}{tip}"
     if error["type"] == "missing":
         return f"{where}: '{loc[-1]}' is required{owner}"
-    found = error.get("input")
-    return f"{where}: {key}: {error['msg'].lower()}, got {found!r}{owner}"
+    found = one_line(repr(error.get("input")), 60)  # a short, redacted picture
+    return f"{where}: {key}: {error['msg'].lower()}, got {found}{owner}"
 
 
 def _owner(loc: tuple, data: dict) -> str:

@@ -76,7 +76,7 @@ BAD_INPUTS = {
 def test_bad_input_is_one_line_and_exit_2(case, tmp_path):
     text, expected = BAD_INPUTS[case]
     path = tmp_path / "cluster.yaml"
-    (tmp_path / "environment.yml").write_text("name: e\n")
+    (tmp_path / "environment.yml").write_text("name: e\ndependencies: [python]\n")
     if text is not None:
         path.write_text(text)
     done = subprocess.run(

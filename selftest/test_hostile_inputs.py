@@ -229,3 +229,21 @@ def test_generated_facts_never_crash_the_contract_and_never_pass_garbage(section
     assert set(broken) <= {section}
     if not broken:  # accepted: then it really has the declared shape
         contract._ADAPTERS[section].validate_python(value, strict=True)
+
+
+def test_ssh_config_including_itself_is_one_line(tmp_path):
+    config = tmp_path / "ssh_config"
+    config.write_text(f"Include {config}\nInclude {config}\nHost *\n  User x\n")
+    cluster = write(tmp_path, f"cluster: c\ndefaults: {{ssh_config: {config}}}\n" + GOOD_NODES)
+    assert "an Include loop" in refused(cluster)
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe garbage", b"package: 3\n", b"[1, 2]\n", b""])
+def test_garbage_lock_file_is_one_line(tmp_path, content):
+    (tmp_path / "conda-lock.yml").write_bytes(content)
+    cluster = write(tmp_path, "cluster: c\nlock: conda-lock.yml\n" + GOOD_NODES)
+    from preflight import lockfile
+    with pytest.raises(UserError) as caught:
+        lockfile.read(inventory.load(cluster).lock)
+    assert "\n" not in str(caught.value)
+    assert str(caught.value).startswith(str(tmp_path / "conda-lock.yml"))

@@ -16,7 +16,7 @@ def test_miniconda_suite_on_recorded_facts(tmp_path, workers):
     # loopback port 9: nothing listens, so an SSH attempt would show as an error
     (tmp_path / "cluster.yaml").write_text(
         "cluster: replay\ndefaults: {port: 9}\nnodes:\n  - {name: w1, address: 127.0.0.1}\n"
-        "  - {name: w2, address: 127.0.0.1}\n")
+        "  - {name: w2, address: 127.0.0.2}\n")
     broken = recorded.set_path(recorded.healthy("w2"), "miniconda.layout.condabin/conda",
                                {"exists": False})
     (tmp_path / "facts.json").write_text(json.dumps({"w1": recorded.healthy("w1"), "w2": broken}))

@@ -12,7 +12,7 @@ def test_include_is_expanded(tmp_path):
 
 
 def test_cluster_yaml_wins_over_ssh_config(tmp_path):
-    (tmp_path / "environment.yml").write_text("name: e\n")
+    (tmp_path / "environment.yml").write_text("name: e\ndependencies: [python]\n")
     (tmp_path / "ssh_config").write_text(
         "Host w1 w2\n  HostName 10.0.0.5\n  User admin\n  ProxyJump bastion\n"
         "  IdentityFile ~/.ssh/k\n")

@@ -23,7 +23,7 @@ from typing import Literal
 from ClusterShell.NodeSet import NodeSet, NodeSetParseError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from . import envspec, yamlpos
+from . import envspec, sshconfig, yamlpos
 from .envspec import EnvSpec
 from .errors import UserError
 from .nodetext import one_line
@@ -240,7 +240,7 @@ def load(path: str | Path) -> Cluster:
 
 def _nodes(spec: ClusterFile, doc: yamlpos.Located, env_name: str) -> tuple[Node, ...]:
     seen: dict[str, int] = {}
-    addresses: dict[str, str] = {}
+    addresses: dict[str, str] = {}  # address:port -> node
     nodes = []
     for index, entry in enumerate(spec.nodes):
         where = doc.where(("nodes", index, "name"))
@@ -248,12 +248,13 @@ def _nodes(spec: ClusterFile, doc: yamlpos.Located, env_name: str) -> tuple[Node
         if len(names) > 1 and entry.address:
             raise UserError(f"{where}: 'address' given for the range {entry.name}; "
                             "give each node its own entry or resolve names via ssh_config")
-        if entry.address:
-            if entry.address in addresses:
+        if entry.address:  # one address may serve two nodes only on different ports
+            at = f"{entry.address}:{entry.port or spec.defaults.port or 22}"
+            if at in addresses:
                 raise UserError(f"{doc.where(('nodes', index, 'address'))}: address "
-                                f"{one_line(entry.address, 60)} is also node "
-                                f"'{addresses[entry.address]}'s; each node needs its own")
-            addresses[entry.address] = names[0]
+                                f"{one_line(at, 60)} is also node '{addresses[at]}'s; each "
+                                "node needs its own")
+            addresses[at] = names[0]
         if len(seen) + len(names) > MAX_NODES:
             raise UserError(f"{where}: more than {MAX_NODES} nodes in all")
         for name in names:
@@ -372,6 +373,7 @@ def _ssh_config(base: Path, defaults: Defaults, doc) -> Path | None:
     if "ssh_config" in defaults.model_fields_set and not path.is_file():
         raise UserError(f"{doc.where(('defaults', 'ssh_config'))}: ssh_config file "
                         f"'{defaults.ssh_config}' not found (looked at {path})")
+    sshconfig.load(path)  # an Include loop or a runaway expansion: one line, now
     return path
 
 

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import yaml
 
-from . import channels
+from . import channels, yamlpos
 from .errors import UserError
+from .nodetext import one_line
 
 
 @dataclass(frozen=True)
@@ -75,16 +76,16 @@ def write(path: Path, facts: dict, node: str, env_file: Path) -> Path | None:
 def read(path: Path) -> dict[tuple[str, str], Locked]:
     """(manager, name) -> Locked; a malformed file is a one-line UserError."""
     try:
-        doc = yaml.safe_load(path.read_text())
+        doc = yamlpos.load(path, "lock").data
         packages = doc["package"]
         return {(p["manager"], p["name"].lower() if p["manager"] == "pip" else p["name"]):
                 Locked(p["name"], str(p["version"]), p["manager"], build_of(p.get("url") or ""),
                        channels.normalise(_channel_of(p.get("url") or "")),
                        (p.get("hash") or {}).get("sha256", ""))
                 for p in packages}
-    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
-        raise UserError(f"{path}: not a conda-lock v1 file ({type(exc).__name__}: {exc}); "
-                        "write one with `nox -s lock`") from None
+    except (OSError, ValueError, yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
+        raise UserError(f"{path}: not a conda-lock v1 file ({type(exc).__name__}: "
+                        f"{one_line(exc, 120)}); write one with `nox -s lock`") from None
 
 
 def _channel_of(url: str) -> str:

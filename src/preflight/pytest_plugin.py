@@ -70,6 +70,8 @@ def pytest_configure(config: pytest.Config) -> None:
         if config.getoption("trust_new_host_keys"):
             cluster = _with_trust(cluster)
         nodes = _sorted(cluster.select(config.getoption("nodes"), config.getoption("role")))
+        if cluster.lock is not None:
+            lockfile.read(cluster.lock)  # a garbage lock: one line and exit 2, not N errors
     except UserError as exc:
         _stop(config, str(exc))
     config.stash[CLUSTER] = cluster

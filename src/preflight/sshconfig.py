@@ -9,6 +9,8 @@ from pathlib import Path
 
 import paramiko
 
+from .errors import UserError
+
 INCLUDE = re.compile(r"^\s*Include\s+(.+?)\s*$", re.IGNORECASE)
 
 
@@ -23,23 +25,40 @@ def load(path: Path | None) -> paramiko.SSHConfig:
 def _parsed(path: Path, mtime_ns: int) -> paramiko.SSHConfig:
     """Parsed once per file version: every node's connection looks itself up in it."""
     config = paramiko.SSHConfig()
-    config.parse(_expanded(path, depth=0).splitlines(keepends=True))
+    config.parse(_expanded(path).splitlines(keepends=True))
     return config
 
 
-def _expanded(path: Path, depth: int) -> str:
-    if depth > 16:  # ssh's own limit on nesting
+MAX_BYTES = 1 << 20  # an ssh_config with its Includes expanded; real ones are KBs
+
+
+def _expanded(path: Path, chain: tuple[Path, ...] = (), budget: list | None = None) -> str:
+    """The file with its Includes in place; a loop or an expansion past MAX_BYTES is a
+    one-line UserError (a config that Includes itself twice doubles at every level)."""
+    budget = [MAX_BYTES] if budget is None else budget
+    if len(chain) > 16:  # ssh's own limit on nesting
         return ""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ssh_config: {exc.strerror}") from None
     out = []
-    for line in path.read_text().splitlines(keepends=True):
+    for line in text.splitlines(keepends=True):
         match = INCLUDE.match(line)
         if not match:
             out.append(line)
+            budget[0] -= len(line)
+            if budget[0] < 0:
+                raise UserError(f"{chain[0] if chain else path}: ssh_config expands to more "
+                                f"than {MAX_BYTES} bytes with its Includes")
             continue
         for word in match.group(1).split():
             pattern = Path(word).expanduser()
             if not pattern.is_absolute():
                 pattern = Path("~/.ssh").expanduser() / pattern
             for included in sorted(glob.glob(str(pattern))):
-                out.append(_expanded(Path(included), depth + 1))
+                if Path(included).resolve() in {p.resolve() for p in (*chain, path)}:
+                    raise UserError(f"{path}: Include {word} includes {included} again "
+                                    "(an Include loop)")
+                out.append(_expanded(Path(included), (*chain, path), budget))
     return "".join(out)

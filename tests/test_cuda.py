@@ -9,6 +9,12 @@ from preflight.findings import require
 pytestmark = pytest.mark.cuda
 
 
+@pytest.fixture(scope="session")
+def stacks(cluster_facts):
+    """NCCL, GPU models and driver of every node, tallied once per run."""
+    return cuda.Stacks(cluster_facts)
+
+
 @pytest.mark.reads("runtime", "gpu")
 def test_cuda_available_as_declared(node, facts):
     require(cuda.available_as_declared(node, facts))
@@ -35,5 +41,5 @@ def test_cuda_gpus_healthy(node, facts):
 
 
 @pytest.mark.reads("runtime", "gpu")
-def test_cuda_same_stack_on_every_node(node, facts, cluster_facts):
-    require(cuda.same_stack(node, cluster_facts))
+def test_cuda_same_stack_on_every_node(node, facts, stacks):
+    require(cuda.same_stack(node, stacks))

@@ -26,9 +26,15 @@ def test_ssh_identity_private_and_safe(node, ssh_facts):
     require(ssh.identity(node, ssh_facts))
 
 
-def test_ssh_key_authorized_on_every_node(node, ssh_facts, cluster_facts):
-    require(ssh.key_spread(node, ssh_facts, cluster_facts))
-    ssh.skip_unchecked(ssh.key_spread_unchecked(node, cluster_facts))
+@pytest.fixture(scope="session")
+def authorized(cluster_facts):
+    """Every node's authorized_keys, indexed once per run."""
+    return ssh.AuthorizedKeys(cluster_facts)
+
+
+def test_ssh_key_authorized_on_every_node(node, ssh_facts, authorized):
+    require(ssh.key_spread(node, ssh_facts, authorized))
+    ssh.skip_unchecked(ssh.key_spread_unchecked(node, authorized))
 
 
 def test_sshd_hardened(node, ssh_facts, cluster):

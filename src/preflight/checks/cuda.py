@@ -184,19 +184,34 @@ def stack_of(facts: dict) -> dict[str, str]:
             "driver": str(report.get("driver"))}
 
 
-def same_stack(node: Node, cluster_facts: dict[str, dict]) -> list[Finding]:
+class Stacks:
+    """Every usable node's stack and the cluster's tallies, computed once per run (per
+    node it would be N x N: 4 million stack_of calls at 2,000 nodes)."""
+
+    def __init__(self, cluster_facts: dict[str, dict]) -> None:
+        self.reached = {n: stack_of(f) for n, f in
+                        contract.usable(cluster_facts, "runtime", "gpu").items()}
+        keys = next(iter(self.reached.values()), {})
+        self.tallies = {key: Counter(s[key] for s in self.reached.values()).most_common()
+                        for key in keys}
+
+
+def _holding(reached: dict[str, dict], key: str, value: str) -> str:
+    return str(NodeSet.fromlist([n for n, s in reached.items() if s[key] == value]))
+
+
+def same_stack(node: Node, stacks: Stacks | dict[str, dict]) -> list[Finding]:
     """Heterogeneity across nodes, by plurality; mixed models inside a node too."""
-    reached = {n: stack_of(f) for n, f in contract.usable(cluster_facts, "runtime", "gpu").items()}
+    stacks = stacks if isinstance(stacks, Stacks) else Stacks(stacks)
     found = []
-    mine = reached.get(node.name, {})
+    mine = stacks.reached.get(node.name, {})
     if mine.get("GPU models", "").count(" x ") > 1:
         found.append(Finding(node.name, "same GPUs", "one GPU model in the node",
                              mine["GPU models"]))
     for key, value in mine.items():
-        tally = Counter(stack[key] for stack in reached.values()).most_common()
+        tally = stacks.tallies[key]
         if sameness.standing(value, tally) is not None:
-            others = "; ".join(f"{NodeSet.fromlist([n for n, s in reached.items() if s[key] == v])}"
-                               f": {v}" for v, _ in tally)
+            others = "; ".join(f"{_holding(stacks.reached, key, v)}: {v}" for v, _ in tally)
             found.append(Finding(node.name, f"same {key} on every node", f"{key} {tally[0][0]}",
                                  value, others))
     return found

@@ -79,28 +79,42 @@ def _blob(pub: str | None) -> str | None:
     return " ".join(words[:2]) if len(words) >= 2 else None
 
 
-def key_spread(node: Node, facts: dict, cluster_facts: dict[str, dict]) -> list[Finding]:
+class AuthorizedKeys:
+    """Who authorizes which keys, read once per run (per node it would be N x N)."""
+
+    def __init__(self, cluster_facts: dict[str, dict]) -> None:
+        readable = contract.usable(cluster_facts, "ssh")
+        self.keys = {n: set(f["ssh"]["authorized_keys"]) for n, f in readable.items()
+                     if f["ssh"]}
+        self.unreadable = sorted(set(cluster_facts) - set(readable))
+
+    def lacking(self, node: str, blob: str) -> list[str]:
+        return sorted(n for n, keys in self.keys.items() if n != node and blob not in keys)
+
+    def unchecked(self, node: str) -> list[str]:
+        unknown = [n for n in self.unreadable if n != node]
+        return [f"authorized_keys of {_names(unknown)} (unreachable or broken facts)"] \
+            if unknown else []
+
+
+def key_spread(node: Node, facts: dict, index: AuthorizedKeys | dict[str, dict]) -> list[Finding]:
     """This node's public key is authorized on every other reached node."""
     blob = _blob(facts["ssh"]["identity_pub"])
     if blob is None:
         return [Finding(node.name, "ssh key spread", f"{facts['ssh']['identity']['path']}.pub",
                         "missing: cannot tell which nodes accept this node's key")]
-    others = {n: f for n, f in cluster_facts.items() if n != node.name}
-    readable = contract.usable(others, "ssh")
-    lacking = [name for name, other in sorted(readable.items())
-               if other["ssh"] and blob not in other["ssh"]["authorized_keys"]]
+    index = index if isinstance(index, AuthorizedKeys) else AuthorizedKeys(index)
+    lacking = index.lacking(node.name, blob)
     if not lacking:
         return []
     return [Finding(node.name, "ssh key spread", "its public key in every node's "
                     "authorized_keys", f"missing on {_names(lacking)}")]
 
 
-def key_spread_unchecked(node: Node, cluster_facts: dict[str, dict]) -> list[str]:
+def key_spread_unchecked(node: Node, index: AuthorizedKeys | dict[str, dict]) -> list[str]:
     """Nodes whose authorized_keys could not be read: not checked, never fine."""
-    others = {n: f for n, f in cluster_facts.items() if n != node.name}
-    unknown = sorted(set(others) - set(contract.usable(others, "ssh")))
-    return [f"authorized_keys of {_names(unknown)} (unreachable or broken facts)"] \
-        if unknown else []
+    index = index if isinstance(index, AuthorizedKeys) else AuthorizedKeys(index)
+    return index.unchecked(node.name)
 
 
 def skip_unchecked(items: list[str]) -> None:

@@ -14,135 +14,27 @@ Resolution order for a setting: the node's entry, then `defaults`, then ~/.ssh/c
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Literal
 
 from ClusterShell.NodeSet import NodeSet, NodeSetParseError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ValidationError
 
 from . import envspec, sshconfig, yamlpos
+from .clusterfile import (
+    ClusterFile,
+    Defaults,
+    JupyterSettings,
+    NcclSettings,
+    NodeEntry,
+    SshSettings,
+    SyncSettings,
+    explain,
+)
 from .envspec import EnvSpec
 from .errors import UserError
 from .nodetext import one_line
-
-
-class Strict(BaseModel):
-    """Unknown keys refused; no coercion: `gpus: true` is not 1, `port: "22"` not 22;
-    numbers finite (`deadline: .inf` is no deadline)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
-
-
-class Settings(Strict):
-    """What a node entry may override; `defaults` holds the same keys for every node."""
-
-    user: str | None = None
-    port: int | None = Field(None, ge=1, le=65535)
-    identity_file: str | None = None
-    proxy_jump: str | None = None
-    connect_timeout: float | None = Field(None, gt=0, le=600)
-    command_timeout: float | None = Field(None, gt=0, le=86400)
-    miniconda: str | None = None
-    env_name: str | None = None
-    workspace: str | None = None
-    gpus: int | None = Field(None, ge=0, le=64)
-
-
-class Defaults(Settings):
-    ssh_config: str | None = "~/.ssh/config"
-    known_hosts: str = "~/.ssh/known_hosts"
-    trust_new_host_keys: bool = False
-    parallelism: int = Field(32, ge=1, le=1024)
-
-
-class NodeEntry(Settings):
-    name: str
-    address: str | None = None
-    role: Literal["master", "worker"] = "worker"
-
-
-class NcclSettings(Strict):
-    """The cross-node collective test: torchrun on every node, then a size sweep."""
-
-    master_port: int = Field(29500, ge=1, le=65535)
-    backend: Literal["auto", "nccl", "gloo"] = "auto"  # auto: nccl where GPUs are declared
-    env: dict[str, str] = {}  # NCCL_SOCKET_IFNAME, GLOO_SOCKET_IFNAME, NCCL_IB_DISABLE, ...
-    rdzv_timeout: float = Field(30, gt=0)
-    collective_timeout: float = Field(60, gt=0)
-    deadline: float = Field(180, gt=0)  # the whole run, after which every node is cleaned
-    min_bytes: int = Field(1024, ge=4)
-    max_bytes: int = Field(16 << 20, ge=4)
-    factor: int = Field(4, ge=2)
-    iterations: int = Field(10, ge=1)
-    warmup: int = Field(3, ge=0)
-    pairwise_bytes: int = Field(4 << 20, ge=4)
-    min_busbw_gbps: float | None = Field(None, gt=0)
-    busbw_tolerance: float = Field(0.1, ge=0, lt=1)
-    resolve_all_peers_max: int = Field(256, ge=1)  # above it: the master and 8 neighbours
-
-    @model_validator(mode="after")
-    def _consistent(self) -> NcclSettings:
-        if self.min_bytes > self.max_bytes:
-            msg = f"min_bytes ({self.min_bytes}) is above max_bytes ({self.max_bytes})"
-            raise ValueError(msg)
-        if self.deadline < self.rdzv_timeout:
-            msg = f"deadline ({self.deadline:g} s) is shorter than rdzv_timeout " \
-                  f"({self.rdzv_timeout:g} s)"
-            raise ValueError(msg)
-        return self
-
-
-class SyncSettings(Strict):
-    """The code tree every node must carry, compared by content hash with `source`."""
-
-    source: str | None = None  # on the controller, relative to cluster.yaml; None: no check
-    exclude: list[str] = ["__pycache__", "*.pyc", ".git", ".ipynb_checkpoints", ".DS_Store"]
-    max_files: int = Field(20000, ge=1)
-
-
-class SshSettings(Strict):
-    """SSH as multi-node launchers need it: the client config, keys, and a hardened sshd."""
-
-    check: bool = True
-    host_pattern: str = "*"  # the client config's Host block for the nodes, e.g. worker-*
-    user: str | None = None  # expected User there (default: the user we log in as)
-    identity_file: str = "~/.ssh/id_ed25519"  # on every node, for node-to-node launches
-    client_config: str = "~/.ssh/config"  # on every node
-    server_alive_interval: int | None = Field(60, ge=1)
-    check_controller: bool = True  # also the controller's ssh_config
-    # node-to-node logins: "ring" (the launcher to every node, each node to the next:
-    # ~2N logins), "full" (every pair: N x (N-1), for small clusters) or false
-    node_to_node: Literal["ring", "full"] | bool = "ring"
-    sshd: dict[str, list[str]] = {
-        "passwordauthentication": ["no"], "kbdinteractiveauthentication": ["no"],
-        "pubkeyauthentication": ["yes"], "permitemptypasswords": ["no"],
-        "permitrootlogin": ["no", "prohibit-password", "without-password"]}
-
-
-class JupyterSettings(Strict):
-    """The env's kernel must be registered; a running server must not be open to all."""
-
-    check: bool = True
-    kernel_name: str | None = None  # default: the env's name
-    display_name: str | None = None  # e.g. "Python (PyTorch-Dist)"; None: not checked
-
-
-class ClusterFile(Strict):
-
-    cluster: str
-    environment: str = "environment.yml"
-    lock: str | None = None
-    allowed_channels: list[str] = []  # beyond environment.yml's own channels
-    nccl: NcclSettings = NcclSettings()
-    sync: SyncSettings = SyncSettings()
-    ssh: SshSettings = SshSettings()
-    jupyter: JupyterSettings = JupyterSettings()
-    defaults: Defaults = Defaults()
-    nodes: list[NodeEntry] = Field(min_length=1)
-
 
 BUILTIN = {"connect_timeout": 10.0, "command_timeout": 120.0, "miniconda": "/opt/miniconda",
            "workspace": "/workspace/src", "gpus": 0}
@@ -221,7 +113,7 @@ def load(path: str | Path) -> Cluster:
     try:
         spec = ClusterFile.model_validate(doc.data)
     except ValidationError as exc:
-        raise UserError(_explain(exc.errors()[0], doc)) from None
+        raise UserError(explain(exc.errors()[0], doc)) from None
     base = path.parent
     env_path = _existing(base, spec.environment, doc, ("environment",), "environment")
     lock = _existing(base, spec.lock, doc, ("lock",), "lock") if spec.lock else None
@@ -304,47 +196,6 @@ def _expand(pattern: str, where: str) -> list[str]:
         raise UserError(f"{where}: node name {one_line(repr(bad or pattern), 60)} is not a "
                         "host name (letters, digits, '-', '.', '_'; up to 64 characters)")
     return names
-
-
-def _explain(error: dict, doc: yamlpos.Located) -> str:
-    loc = tuple(error["loc"])
-    where = doc.where(loc)
-    key = ".".join(str(part) for part in loc)
-    owner = _owner(loc, doc.data)
-    if error["type"] == "extra_forbidden":
-        model = _model_at(loc[:-1])
-        hint = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
-        tip = f" (did you mean '{hint[0]}'?)" if hint else \
-            f" (valid keys: {', '.join(model.model_fields)})"
-        return f"{where}: unknown key '{loc[-1]}'{owner}{tip}"
-    if error["type"] == "missing":
-        return f"{where}: '{loc[-1]}' is required{owner}"
-    found = one_line(repr(error.get("input")), 60)  # a short, redacted picture
-    return f"{where}: {key}: {error['msg'].lower()}, got {found}{owner}"
-
-
-def _owner(loc: tuple, data: dict) -> str:
-    if len(loc) >= 2 and loc[0] == "nodes" and isinstance(loc[1], int):
-        entry = data["nodes"][loc[1]]
-        if isinstance(entry, dict) and "name" in entry:
-            return f" in node '{entry['name']}'"
-    return ""
-
-
-def _model_at(loc: tuple) -> type[BaseModel]:
-    if loc[:1] == ("defaults",):
-        return Defaults
-    if loc[:1] == ("nccl",):
-        return NcclSettings
-    if loc[:1] == ("sync",):
-        return SyncSettings
-    if loc[:1] == ("ssh",):
-        return SshSettings
-    if loc[:1] == ("jupyter",):
-        return JupyterSettings
-    if loc[:1] == ("nodes",):
-        return NodeEntry
-    return ClusterFile
 
 
 def _existing(base: Path, rel: str, doc, loc: tuple, what: str) -> Path:

@@ -110,7 +110,7 @@ def test_catalogue_covers_every_fault():
 def _inject_after_facts(sim, fault: str, node: str, args: tuple, report_dir: Path) -> None:
     """Wait for the run's facts (the probe is done), then break the node mid-run."""
     deadline = time.monotonic() + 120
-    while not (report_dir / ".facts-checked.json").exists() and time.monotonic() < deadline:
+    while not (report_dir / "facts.json").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     sim.fault(fault, node, *args)
 

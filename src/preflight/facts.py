@@ -111,12 +111,13 @@ def gather(cluster: Cluster, nodes: list[Node], runtime: bool = True) -> dict[st
                              cluster.parallelism)
 
 
-def save(facts: dict[str, dict], path: Path) -> None:
+def save(facts: dict[str, dict], path: Path, redact: bool = True) -> None:
     """Atomically, with every string redacted (a key pasted into a .pub file, a token in
-    an error message never reaches the file); lone surrogates kept as JSON escapes."""
+    an error message never reaches the file); lone surrogates kept as JSON escapes.
+    redact=False only for the run's private hand-over to its xdist workers."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(redact_doc(facts)))
+    tmp.write_text(json.dumps(redact_doc(facts) if redact else facts))
     tmp.replace(path)
 
 

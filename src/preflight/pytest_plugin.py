@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -128,9 +130,13 @@ def _facts_for_run(config: pytest.Config, cluster, nodes) -> dict:
         config.issue_config_time_warning(pytest.PytestWarning(
             f"facts of {len(ignored)} node(s) outside this run's selection ignored: {shown}"),
             stacklevel=2)
-    path = out / ".facts-checked.json"
-    facts_mod.save(checked, path)
-    config.pluginmanager.register(_XdistWorkers(path.resolve()), "preflight-xdist")
+    # for the xdist workers only: a private temp file, removed with the run (the redacted,
+    # user-facing copy is facts.json; redacting 2,000 nodes again would cost minutes)
+    folder = Path(tempfile.mkdtemp(prefix="preflight-facts-"))
+    config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+    path = folder / "checked.json"
+    facts_mod.save(checked, path, redact=False)
+    config.pluginmanager.register(_XdistWorkers(path), "preflight-xdist")
     return checked
 
 

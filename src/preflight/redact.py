@@ -22,7 +22,7 @@ _RULES = (
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s:@]+):([^/\s@]+)@"), rf"\1\2:{MASK}@"),
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s:@]{6,})@"), rf"\1{MASK}@"),
     # anaconda.org token channels: /t/<token>/
-    (re.compile(r"/t/[A-Za-z0-9_-]{4,}(?=/|$)"), f"/t/{MASK}"),
+    (re.compile(r"(?<![A-Za-z0-9_.-])t/[A-Za-z0-9_-]{4,}(?=/|$)"), f"t/{MASK}"),
     # NAME=value and name: value for names that mean a secret
     (re.compile(r"(?i)([A-Za-z0-9_]*(?:password|passwd|passphrase|secret|token|api_?key|"
                 r"access_?key|private_?key|credential)s?)(\s*[=:]\s*)([\"']?)"

@@ -75,19 +75,19 @@ def test_old_driver_for_cuda_11_8():
 
 def test_mixed_models_in_one_node_and_across_nodes():
     mixed = gpu_facts("mixed-a100-v100.xml")
-    found = cuda.same_stack(GPU_NODE, {"w1": mixed, "w2": gpu_facts("a100x8-healthy.xml"),
-                                       "w3": gpu_facts("a100x8-healthy.xml")})
+    fleet = cuda.Stacks({"w1": mixed, "w2": gpu_facts("a100x8-healthy.xml"),
+                         "w3": gpu_facts("a100x8-healthy.xml")})
+    found = cuda.same_stack(GPU_NODE, fleet)
     assert found[0].found == "4 x NVIDIA A100-SXM4-80GB, 4 x Tesla V100-SXM2-32GB"
     assert any(f.check == "same GPU models on every node" for f in found)
     healthy = replace(NODE, name="w2", gpus=8)
-    assert cuda.same_stack(healthy, {"w1": mixed, "w2": gpu_facts("a100x8-healthy.xml"),
-                                     "w3": gpu_facts("a100x8-healthy.xml")}) == []
+    assert cuda.same_stack(healthy, fleet) == []
 
 
 def test_nccl_version_drift_names_the_odd_node():
     nodes = {f"w{i}": gpu_facts("a100x8-healthy.xml") for i in (1, 2, 3)}
     nodes["w3"] = gpu_facts("a100x8-healthy.xml", nccl="2.18.1")
-    found = cuda.same_stack(replace(NODE, name="w3", gpus=8), nodes)
+    found = cuda.same_stack(replace(NODE, name="w3", gpus=8), cuda.Stacks(nodes))
     assert [f.check for f in found] == ["same NCCL on every node"]
     assert found[0].expected == "NCCL 2.14.3"
     assert found[0].found == "2.18.1"

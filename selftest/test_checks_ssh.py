@@ -21,7 +21,7 @@ def checked(name: str, doc: dict | None = None) -> contract.Facts:
 def test_key_spread_names_the_nodes_without_the_key():
     fleet = {n: checked(n) for n in ("a", "b", "c")}
     fleet["c"]["ssh"]["authorized_keys"] = []
-    found = ssh.key_spread(node("a"), fleet["a"], fleet)
+    found = ssh.key_spread(node("a"), fleet["a"], ssh.AuthorizedKeys(fleet))
     assert [f.found for f in found] == ["missing on c"]
 
 
@@ -29,11 +29,11 @@ def test_key_spread_never_passes_a_node_it_could_not_read():
     fleet = {n: checked(n) for n in ("a", "b")}
     fleet["c"] = checked("c", recorded.set_path(recorded.healthy("c"), "ssh.authorized_keys",
                                                 "not a list"))
-    assert ssh.key_spread(node("a"), fleet["a"], fleet) == []
-    assert ssh.key_spread_unchecked(node("a"), fleet) == [
+    assert ssh.key_spread(node("a"), fleet["a"], ssh.AuthorizedKeys(fleet)) == []
+    assert ssh.AuthorizedKeys(fleet).unchecked("a") == [
         "authorized_keys of c (unreachable or broken facts)"]
     with pytest.raises(pytest.skip.Exception, match="not checked: authorized_keys of c"):
-        ssh.skip_unchecked(ssh.key_spread_unchecked(node("a"), fleet))
+        ssh.skip_unchecked(ssh.AuthorizedKeys(fleet).unchecked("a"))
 
 
 def sshd_facts(files: dict[str, str], sshd_t=None) -> dict:

@@ -3,12 +3,12 @@ validation error reads as one line for the user."""
 
 from __future__ import annotations
 
-import difflib
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from . import yamlpos
+from .errors import did_you_mean
 from .nodetext import one_line
 
 
@@ -133,11 +133,9 @@ def explain(error: dict, doc: yamlpos.Located) -> str:
     key = ".".join(str(part) for part in loc)
     owner = _owner(loc, doc.data)
     if error["type"] == "extra_forbidden":
-        model = _model_at(loc[:-1])
-        hint = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
-        tip = f" (did you mean '{hint[0]}'?)" if hint else \
-            f" (valid keys: {', '.join(model.model_fields)})"
-        return f"{where}: unknown key '{loc[-1]}'{owner}{tip}"
+        model = SECTION_MODELS.get(loc[0], ClusterFile) if len(loc) > 1 else ClusterFile
+        return f"{where}: unknown key '{one_line(loc[-1], 60)}'{owner}" + \
+            did_you_mean(loc[-1], model.model_fields)
     if error["type"] == "missing":
         return f"{where}: '{loc[-1]}' is required{owner}"
     found = one_line(repr(error.get("input")), 60)  # a short, redacted picture
@@ -148,21 +146,11 @@ def _owner(loc: tuple, data: dict) -> str:
     if len(loc) >= 2 and loc[0] == "nodes" and isinstance(loc[1], int):
         entry = data["nodes"][loc[1]]
         if isinstance(entry, dict) and "name" in entry:
-            return f" in node '{entry['name']}'"
+            return f" in node '{one_line(entry['name'], 60)}'"
     return ""
 
 
-def _model_at(loc: tuple) -> type[BaseModel]:
-    if loc[:1] == ("defaults",):
-        return Defaults
-    if loc[:1] == ("nccl",):
-        return NcclSettings
-    if loc[:1] == ("sync",):
-        return SyncSettings
-    if loc[:1] == ("ssh",):
-        return SshSettings
-    if loc[:1] == ("jupyter",):
-        return JupyterSettings
-    if loc[:1] == ("nodes",):
-        return NodeEntry
-    return ClusterFile
+# top-level key -> the model of its block, for "did you mean" among that block's keys
+SECTION_MODELS: dict[str, type[BaseModel]] = {
+    "defaults": Defaults, "nccl": NcclSettings, "sync": SyncSettings, "ssh": SshSettings,
+    "jupyter": JupyterSettings, "nodes": NodeEntry}

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pydantic import TypeAdapter, ValidationError
 
 from . import shapes
+from .nodetext import clean
 
 # section -> its shape; a node-side function of the same name in remote/probe_*.py
 SECTIONS: dict[str, type] = {
@@ -33,9 +34,6 @@ SECTIONS: dict[str, type] = {
     "jupyter": shapes.JupyterFacts,
     "runtime": shapes.RuntimeFacts,
 }
-# Sections the probe leaves out (null) when cluster.yaml turns their checks off.
-OPTIONAL = ("sync", "ssh", "jupyter")
-CONTROLLER_KEYS = ("reach", "broken")
 CAUSE_MAX = 300  # characters of a node-side cause kept in a finding
 
 # Validated strictly ("false" is no bool); keys beyond the declared ones are kept as sent.
@@ -107,7 +105,7 @@ def validate(doc: object, expect: Expect, name: str = "node") -> Facts:
 def _section_cause(section: str, doc: dict, errors: dict, expect: Expect,
                    adapter: TypeAdapter) -> str | None:
     if section in errors:
-        return "failed on the node: " + clip(str(errors[section]))
+        return "failed on the node: " + clean(errors[section], CAUSE_MAX)
     value = doc.get(section)
     if value is None:
         if section in expect.off:
@@ -125,16 +123,12 @@ def _first_error(exc: ValidationError) -> str:
     first = exc.errors(include_url=False, include_input=False)[0]
     where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
     more = exc.error_count() - 1
-    return clip(f"{where}: {first['msg']}" + (f" (and {more} more)" if more else ""))
+    return clean(f"{where}: {first['msg']}" + (f" (and {more} more)" if more else ""), CAUSE_MAX)
 
 
 def _unusable(name: str, reason: str) -> Facts:
     return Facts(name=name, reach={"ok": False, "reason": reason, "executions": 0},
                  broken={})
-
-
-def clip(text: str, limit: int = CAUSE_MAX) -> str:
-    return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit} more]"
 
 
 def validate_all(gathered: object, expect: Expect, selected: list[str]) -> tuple[

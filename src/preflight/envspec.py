@@ -11,7 +11,6 @@ requirements (PEP 440/508, via packaging). What cannot be checked is kept and re
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +20,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from . import channels, yamlpos
-from .errors import UserError
-from .nodetext import clean, one_line
+from .errors import UserError, did_you_mean
+from .nodetext import one_line
 from .redact import redact
 
 # pip lines that name no single checkable requirement, and why
@@ -128,9 +127,8 @@ def load(path: Path) -> EnvSpec:
 def _known_keys(doc, data: dict) -> None:
     for key in data:
         if key not in KEYS:
-            hint = difflib.get_close_matches(str(key), KEYS, n=1)
-            tip = f" (did you mean '{hint[0]}'?)" if hint else f" (valid keys: {', '.join(KEYS)})"
-            raise UserError(f"{doc.where((key,))}: unknown key '{clean(str(key), 60)}'{tip}")
+            raise UserError(f"{doc.where((key,))}: unknown key '{one_line(key, 60)}'"
+                            + did_you_mean(key, KEYS))
 
 
 def _show(value: object) -> str:

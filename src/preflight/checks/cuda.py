@@ -200,9 +200,8 @@ def _holding(reached: dict[str, dict], key: str, value: str) -> str:
     return str(NodeSet.fromlist([n for n, s in reached.items() if s[key] == value]))
 
 
-def same_stack(node: Node, stacks: Stacks | dict[str, dict]) -> list[Finding]:
+def same_stack(node: Node, stacks: Stacks) -> list[Finding]:
     """Heterogeneity across nodes, by plurality; mixed models inside a node too."""
-    stacks = stacks if isinstance(stacks, Stacks) else Stacks(stacks)
     found = []
     mine = stacks.reached.get(node.name, {})
     if mine.get("GPU models", "").count(" x ") > 1:

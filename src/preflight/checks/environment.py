@@ -11,6 +11,7 @@ from .. import channels, contract
 from ..envspec import EnvSpec
 from ..findings import Finding
 from ..inventory import Node
+from ..nodetext import clean
 from . import pipnames
 
 MISSING = "not installed"
@@ -90,16 +91,13 @@ def _package_record(record: dict) -> rattler.PackageRecord | None:
     """The record as rattler sees it; None when its version or build does not parse (a
     node's record is data: garbage is a finding, never a traceback)."""
     try:
-        return _parsed_record(record)
+        return rattler.PackageRecord(
+            name=record["name"], version=record["version"],
+            build=rattler.BuildString(record["build"]),
+            build_number=record.get("build_number") or 0,
+            subdir=record.get("subdir") or "linux-64")
     except Exception:  # py-rattler raises its own error types per problem
         return None
-
-
-def _parsed_record(record: dict) -> rattler.PackageRecord:
-    return rattler.PackageRecord(
-        name=record["name"], version=record["version"],
-        build=rattler.BuildString(record["build"]), build_number=record.get("build_number") or 0,
-        subdir=record.get("subdir") or "linux-64")
 
 
 def _others_hint(name: str, mine: str, counts: dict[str, Counter]) -> str:
@@ -152,7 +150,7 @@ def records_intact(node: Node, facts: dict) -> list[Finding]:
     otherwise), and each package has one record (two make its version a coin toss)."""
     env = facts["env"]
     found = [Finding(node.name, "conda-meta record", f"{b['file']} a complete JSON record",
-                     contract.clip(b["error"], 160), "reinstall that package into the env")
+                     clean(b["error"], 160), "reinstall that package into the env")
              for b in env.get("conda_broken") or ()]
     by_name: dict[str, list[dict]] = {}
     for record in env.get("conda") or ():

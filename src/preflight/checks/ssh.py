@@ -97,24 +97,17 @@ class AuthorizedKeys:
             if unknown else []
 
 
-def key_spread(node: Node, facts: dict, index: AuthorizedKeys | dict[str, dict]) -> list[Finding]:
+def key_spread(node: Node, facts: dict, index: AuthorizedKeys) -> list[Finding]:
     """This node's public key is authorized on every other reached node."""
     blob = _blob(facts["ssh"]["identity_pub"])
     if blob is None:
         return [Finding(node.name, "ssh key spread", f"{facts['ssh']['identity']['path']}.pub",
                         "missing: cannot tell which nodes accept this node's key")]
-    index = index if isinstance(index, AuthorizedKeys) else AuthorizedKeys(index)
     lacking = index.lacking(node.name, blob)
     if not lacking:
         return []
     return [Finding(node.name, "ssh key spread", "its public key in every node's "
                     "authorized_keys", f"missing on {_names(lacking)}")]
-
-
-def key_spread_unchecked(node: Node, index: AuthorizedKeys | dict[str, dict]) -> list[str]:
-    """Nodes whose authorized_keys could not be read: not checked, never fine."""
-    index = index if isinstance(index, AuthorizedKeys) else AuthorizedKeys(index)
-    return index.unchecked(node.name)
 
 
 def skip_unchecked(items: list[str]) -> None:

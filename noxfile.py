@@ -37,6 +37,14 @@ def nccl(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def provision(session: nox.Session) -> None:
+    """The plan that makes nodes right (exit 10: changes pending); -- --apply carries it out."""
+    _install(session)
+    session.run("python", "-m", "preflight", "provision", *session.posargs,
+                success_codes=[0, 10])
+
+
+@nox.session(default=False)
 def lock(session: nox.Session) -> None:
     """Write conda-lock.yml from a reference node (-- --node NAME; default: the master)."""
     _install(session)

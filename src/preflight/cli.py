@@ -2,6 +2,7 @@
 
     preflight lock --node node-1              # conda-lock.yml from node-1's env
     preflight facts --nodes 'node-[1-2]'      # what the probe sees, as JSON
+    preflight provision [--apply]             # plan (exit 10: changes pending), apply
 """
 
 from __future__ import annotations
@@ -26,10 +27,17 @@ def main(argv: list[str] | None = None) -> int:
     show = verbs.add_parser("facts", help="probe nodes and print their facts as JSON")
     show.add_argument("--nodes", help="ClusterShell node set (default: all)")
     show.add_argument("--no-runtime", action="store_true", help="skip the env-Python probe")
+    prov = verbs.add_parser("provision", help="plan (default) or --apply what makes nodes "
+                            "right; exit 0 nothing to do, 10 changes pending, 1 failed, 2 "
+                            "config error")
+    prov.add_argument("--apply", action="store_true", help="carry the plan out, then check")
+    prov.add_argument("--nodes", help="ClusterShell node set (default: all)")
+    prov.add_argument("--role", choices=["master", "worker"])
+    prov.add_argument("--no-check", action="store_true", help="do not run the checks after")
     args = parser.parse_args(argv)
     try:
         cluster = inventory.load(args.cluster)
-        return {"lock": _lock, "facts": _facts}[args.verb](cluster, args)
+        return {"lock": _lock, "facts": _facts, "provision": _provision}[args.verb](cluster, args)
     except UserError as exc:
         print(f"preflight: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -55,6 +63,15 @@ def _facts(cluster: inventory.Cluster, args) -> int:
     gathered = facts.gather(cluster, cluster.select(args.nodes), runtime=not args.no_runtime)
     print(json.dumps(gathered, indent=2))
     return 0 if all(f["reach"]["ok"] for f in gathered.values()) else 1
+
+
+def _provision(cluster: inventory.Cluster, args) -> int:
+    from .provision import runner
+    nodes = cluster.select(args.nodes, args.role)
+    if not nodes:
+        raise UserError(f"--nodes/--role select no node of {cluster.path}")
+    return runner.run(cluster, nodes, apply=args.apply, check=not args.no_check,
+                      log=lambda line: print(line, flush=True))
 
 
 if __name__ == "__main__":

@@ -113,6 +113,26 @@ class JupyterSettings(Strict):
     display_name: str | None = None  # e.g. "Python (PyTorch-Dist)"; None: not checked
 
 
+class InstallerSettings(Strict):
+    """The Miniconda installer provision runs on a node without a base (-b -p PREFIX)."""
+
+    path: str  # on the controller, relative to cluster.yaml
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")  # a mismatch refuses the installer
+
+
+class ProvisionSettings(Strict):
+    """How `nox -s provision` makes nodes right (see README: provisioning)."""
+
+    installer: InstallerSettings | None = None
+    # channel name (as environment.yml writes it) -> where to fetch it: a mirror or file://
+    channels: dict[str, str] = {}
+    # __glibc, __cuda, ... of the nodes for the solve (default: what this machine has)
+    virtual_packages: dict[str, str] = {}
+    cache: str = "~/.cache/cluster-preflight"  # solved envs and their archives
+    compression: Literal["gzip", "zstd"] = "gzip"  # gzip: any node's tar reads it
+    fanout: int = Field(4, ge=1, le=256)  # nodes the controller sends the env to itself
+
+
 class ClusterFile(Strict):
 
     cluster: str
@@ -123,6 +143,7 @@ class ClusterFile(Strict):
     sync: SyncSettings = SyncSettings()
     ssh: SshSettings = SshSettings()
     jupyter: JupyterSettings = JupyterSettings()
+    provision: ProvisionSettings = ProvisionSettings()
     defaults: Defaults = Defaults()
     nodes: list[NodeEntry] = Field(min_length=1)
 
@@ -153,4 +174,4 @@ def _owner(loc: tuple, data: dict) -> str:
 # top-level key -> the model of its block, for "did you mean" among that block's keys
 SECTION_MODELS: dict[str, type[BaseModel]] = {
     "defaults": Defaults, "nccl": NcclSettings, "sync": SyncSettings, "ssh": SshSettings,
-    "jupyter": JupyterSettings, "nodes": NodeEntry}
+    "jupyter": JupyterSettings, "nodes": NodeEntry, "provision": ProvisionSettings}

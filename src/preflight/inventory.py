@@ -28,6 +28,7 @@ from .clusterfile import (
     JupyterSettings,
     NcclSettings,
     NodeEntry,
+    ProvisionSettings,
     SshSettings,
     SyncSettings,
     explain,
@@ -76,6 +77,8 @@ class Cluster:
     sync_source: Path | None
     ssh: SshSettings
     jupyter: JupyterSettings
+    provision: ProvisionSettings
+    installer: Path | None  # provision.installer.path, resolved and existing
     ssh_config: Path | None
     known_hosts: Path
     trust_new_host_keys: bool
@@ -123,7 +126,10 @@ def load(path: str | Path) -> Cluster:
         name=spec.cluster, path=path, environment=env_path, lock=lock,
         allowed_channels=tuple(spec.allowed_channels), nccl=spec.nccl, sync=spec.sync,
         sync_source=_source_dir(base, spec.sync.source, doc), ssh=spec.ssh,
-        jupyter=spec.jupyter,
+        jupyter=spec.jupyter, provision=spec.provision,
+        installer=_existing(base, spec.provision.installer.path, doc,
+                            ("provision", "installer", "path"), "installer")
+        if spec.provision.installer else None,
         ssh_config=_ssh_config(base, d, doc),
         known_hosts=_user_path(base, d.known_hosts),
         trust_new_host_keys=d.trust_new_host_keys, parallelism=d.parallelism,

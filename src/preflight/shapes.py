@@ -70,6 +70,7 @@ class MinicondaFacts(TypedDict):
     root: PathInfo
     layout: dict[str, PathInfo]
     world_writable: NotRequired[list[str]]
+    installing: NotRequired[bool]  # provision's installer marker: the base is partial
     base_python: NotRequired[PythonRun]
     conda_sh: NotRequired[CommandRun]
 
@@ -103,6 +104,7 @@ class EnvFacts(TypedDict):
     prefix: str
     root: PathInfo
     name: NotRequired[str]
+    versions: NotRequired[dict[Word, bool]]  # envs/.NAME-<hash> -> complete
     world_writable: NotRequired[list[str]]
     conda: NotRequired[list[CondaRecord]]
     conda_broken: NotRequired[list[BrokenRecord]]
@@ -151,6 +153,8 @@ class SshFacts(TypedDict):
     client_config_path: str
     sshd_config: dict[str, str]
     authorized_keys: list[str]
+    authorized_keys_files: NotRequired[list[Path]]
+    known_hosts: NotRequired[list[Text]]
     sshd_t: NotRequired[CommandRun | dict]
 
 

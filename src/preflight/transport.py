@@ -6,6 +6,7 @@ and leaves remote work running after a timeout; this module does none of that.
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import select
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 import paramiko
 
@@ -86,8 +87,9 @@ class Connection:
     client: paramiko.SSHClient
     jump: Connection | None = None
     executions: int = field(default=0)
+    bytes_sent: int = field(default=0)  # stdin payloads (provision's archives)
 
-    def run(self, command: str, timeout: float, stdin: str | None = None,
+    def run(self, command: str, timeout: float, stdin: str | bytes | BinaryIO | None = None,
             kill_after: int = 2) -> Result:
         """Run command under `timeout -k` on the node, so it is killed there, not abandoned
         (TERM at timeout, KILL kill_after seconds later for what ignored TERM)."""
@@ -98,8 +100,7 @@ class Connection:
         try:
             chan = self.client.get_transport().open_session(timeout=self.target.connect_timeout)
             chan.exec_command(remote)
-            if stdin is not None:
-                chan.sendall(stdin.encode())
+            self._send(chan, stdin)
             chan.shutdown_write()
             out, err, finished = _drain(chan, started + limit + kill_after + GRACE_S)
         except (paramiko.SSHException, OSError, EOFError) as exc:
@@ -108,6 +109,15 @@ class Connection:
         rc = chan.recv_exit_status() if finished else 124
         chan.close()
         return Result(command, rc, out, err, seconds, timed_out=not finished or rc == 124)
+
+    def _send(self, chan: paramiko.Channel, stdin) -> None:
+        if stdin is None:
+            return
+        if isinstance(stdin, str | bytes):
+            stdin = io.BytesIO(stdin.encode() if isinstance(stdin, str) else stdin)
+        for block in iter(lambda: stdin.read(1 << 20), b""):
+            chan.sendall(block)
+            self.bytes_sent += len(block)
 
     def close(self) -> None:
         self.client.close()

@@ -36,7 +36,9 @@ def base_python_runs(node: Node, facts: dict) -> list[Finding]:
 
 def env_exists(node: Node, facts: dict) -> list[Finding]:
     env = facts["env"]
-    if env["root"].get("kind") == "dir" and env.get("conda") is not None:
+    root = env["root"]
+    # provision installs envs/.NAME-<hash> and points envs/NAME at it with a symlink
+    if (root.get("kind") == "dir" or root.get("resolves")) and env.get("conda") is not None:
         return []
     found = "no conda-meta in it" if env["root"]["exists"] else "no such folder"
     return [Finding(node.name, "conda env", f"env '{node.env_name}' at {node.env_prefix}", found,

@@ -75,11 +75,12 @@ def ssh():
     for line in facts.get("sshd_t", {}).get("text", "").splitlines():
         if line.startswith("authorizedkeysfile "):
             patterns = line.split()[1:]
-    keys = []
+    keys, files = [], []
     for pattern in patterns:
         path = pattern.replace("%h", home).replace("%u", user).replace("%%", "%")
         if not path.startswith("/"):
             path = os.path.join(home, path)
+        files.append(path)
         for line in (read_text(path) or "").splitlines():
             words = line.split()
             for i, word in enumerate(words[:-1]):
@@ -87,7 +88,22 @@ def ssh():
                     keys.append(words[i] + " " + words[i + 1])
                     break
     facts["authorized_keys"] = keys
+    facts["authorized_keys_files"] = files
+    facts["known_hosts"] = known_hosts(os.path.join(home, ".ssh", "known_hosts"))
     return facts
+
+
+def known_hosts(path):
+    """'hosts keytype blob' per line of the user's known_hosts (public data), capped."""
+    entries = []
+    for line in (read_text(path) or "").splitlines():
+        words = line.split()
+        if len(words) >= 3 and not line.startswith("#"):
+            start = 1 if words[0].startswith("@") else 0
+            entries.append(" ".join(words[start:start + 3]))
+        if len(entries) >= 4096:
+            break
+    return entries
 
 
 def excluded(name, patterns):

@@ -57,7 +57,8 @@ def miniconda():
     layout = ["bin/conda", "condabin/conda", "etc/profile.d/conda.sh", "conda-meta",
               "bin/python"]
     facts = {"prefix": prefix, "root": path_info(prefix),
-             "layout": {rel: path_info(os.path.join(prefix, rel)) for rel in layout}}
+             "layout": {rel: path_info(os.path.join(prefix, rel)) for rel in layout},
+             "installing": os.path.exists(installing_marker(prefix))}
     if not facts["root"]["exists"]:
         return facts
     facts["world_writable"] = world_writable(prefix, 2)
@@ -71,6 +72,12 @@ def miniconda():
     if LOGIN.get("conda_sh") is not None:
         facts["conda_sh"] = LOGIN["conda_sh"]
     return facts
+
+
+def installing_marker(prefix):
+    """Set by `preflight provision` while an installer runs: a base found with it is partial."""
+    head, tail = os.path.split(prefix.rstrip("/"))
+    return os.path.join(head, ".%s.preflight-installing" % tail)
 
 
 LOGIN = {}
@@ -174,10 +181,27 @@ def _dist(path):
             "path": path}
 
 
+def env_versions(prefix):
+    """Versioned installs beside the env (`envs/.NAME-<hash>`, provision's layout) and
+    whether each is complete (its marker is written last)."""
+    folder, name = os.path.split(prefix.rstrip("/"))
+    found = {}
+    try:
+        entries = sorted(os.listdir(folder))
+    except OSError:
+        return found
+    for entry in entries:
+        if entry.startswith("." + name + "-") and len(found) < 32:
+            marker = os.path.join(folder, entry, "conda-meta", ".preflight-complete")
+            found[entry] = os.path.exists(marker)
+    return found
+
+
 @section("env")
 def env():
     prefix = ARGS["env_prefix"]
-    facts = {"name": ARGS["env_name"], "prefix": prefix, "root": path_info(prefix)}
+    facts = {"name": ARGS["env_name"], "prefix": prefix, "root": path_info(prefix),
+             "versions": env_versions(prefix)}
     if not facts["root"]["exists"]:
         return facts
     facts["world_writable"] = world_writable(prefix, 1)

@@ -1,0 +1,198 @@
+"""Carry a plan out, node by node, in two phases.
+
+Phase one (every node at once): the Miniconda base, the node's own SSH key and its client
+config. Phase two needs every node's public key, so it starts when phase one is done
+(facts re-read where a step changed what a later one reads): trust, the env (sent by
+the controller to at most provision.fanout nodes, copied node to node for the rest),
+the kernel, the code. A failed step stops that node only; the others go on.
+"""
+
+from __future__ import annotations
+
+import shlex
+import threading
+from dataclasses import dataclass, field
+
+from .. import transport
+from ..inventory import Cluster, Node
+from . import access, codesync
+from .envbuild import Archive
+from .nodeshell import NodeFailed, NodeShell, lock_path, script_command
+from .plan import Wanted
+from .plan_types import Action
+
+
+@dataclass
+class Outcome:
+    node: str
+    done: list[str] = field(default_factory=list)
+    failed: str | None = None
+    bytes_from_controller: int = 0
+    bytes_from_peers: int = 0
+    pub: str | None = None
+
+
+class Distributor:
+    """Who sends the env archive to whom: the controller to at most `fanout` nodes at a
+    time, the rest copy from a node that already holds the verified archive."""
+
+    def __init__(self, fanout: int) -> None:
+        self.fanout, self.sending = fanout, 0
+        self.holders: dict[str, int] = {}  # node -> copies it is serving now
+        self.cond = threading.Condition()
+
+    def take(self) -> str | None:
+        """None: the controller sends; else the holder to copy from."""
+        with self.cond:
+            while True:
+                if self.holders:
+                    holder = min(self.holders, key=self.holders.get)
+                    self.holders[holder] += 1
+                    return holder
+                if self.sending < self.fanout:
+                    self.sending += 1
+                    return None
+                self.cond.wait()
+
+    def give(self, source: str | None, receiver: str, ok: bool) -> None:
+        with self.cond:
+            if source is None:
+                self.sending -= 1
+            else:
+                self.holders[source] -= 1
+            if ok:
+                self.holders.setdefault(receiver, 0)
+            self.cond.notify_all()
+
+
+class Applier:
+    def __init__(self, cluster: Cluster, plans: dict[str, list[Action]], wanted: Wanted,
+                 archive: Archive | None, everyone: dict[str, dict], log) -> None:
+        self.cluster, self.plans, self.wanted = cluster, plans, wanted
+        self.archive, self.everyone, self.log = archive, everyone, log
+        self.outcomes = {name: Outcome(name) for name in plans}
+        self.distributor = Distributor(cluster.provision.fanout)
+
+    def run(self, nodes: list[Node]) -> dict[str, Outcome]:
+        workable = [n for n in nodes if not any(a.resource == "node" for a in self.plans[n.name])]
+        for node in nodes:
+            if node not in workable:
+                self.outcomes[node.name].failed = self.plans[node.name][0].reason
+        self._phase(workable, self._first)
+        pubs = {n: self.outcomes[n].pub or access.pub_blob(f) for n, f in self.everyone.items()}
+        self._phase([n for n in workable if not self.outcomes[n.name].failed],
+                    lambda shell: self._second(shell, pubs))
+        return self.outcomes
+
+    def _phase(self, nodes: list[Node], work) -> None:
+        def one(node: Node) -> None:
+            outcome = self.outcomes[node.name]
+
+            def body(conn: transport.Connection) -> None:
+                shell = NodeShell(conn, node)
+                try:
+                    work(shell)
+                except NodeFailed as exc:
+                    outcome.failed = str(exc)
+                    self.log(f"{node.name}: FAILED: {exc}")
+                finally:
+                    outcome.bytes_from_controller += conn.bytes_sent
+            transport.with_connection(self.cluster, node, body,
+                                      lambda why: setattr(outcome, "failed", why))
+        transport.fan_out(nodes, one, self.cluster.parallelism)
+
+    def _actions(self, node: str, *resources: str) -> list[Action]:
+        return [a for a in self.plans[node] if a.resource in resources and a.changes]
+
+    def _done(self, shell: NodeShell, action: Action) -> None:
+        self.outcomes[shell.node.name].done.append(f"{action.resource} {action.verb}")
+        self.log(f"{shell.node.name}: {action.resource}: {action.verb}d")
+
+    def _first(self, shell: NodeShell) -> None:
+        node, name = shell.node, shell.node.name
+        shell.lock()
+        for action in self._actions(name, "miniconda", "ssh-key", "ssh-config"):
+            if action.detail.get("blocked"):
+                raise NodeFailed(f"{action.resource}: {action.detail['blocked']}")
+            if action.resource == "miniconda":
+                with self.cluster.installer.open("rb") as installer:
+                    shell.run("base-install", node.miniconda,
+                              self.cluster.provision.installer.sha256, data=installer,
+                              timeout=node.command_timeout * 5)
+            elif action.resource == "ssh-key":
+                shell.run("keygen", action.detail["path"])
+            else:
+                shell.run("put", action.detail["path"], "600", action.detail["sha256"],
+                          data=action.detail["text"])
+            self._done(shell, action)
+        if self.cluster.ssh.check:
+            pub = shell.raw(f"cat {_home_path(self.cluster.ssh.identity_file)}.pub")
+            self.outcomes[name].pub = " ".join(pub.split()[:2]) or None
+
+    def _second(self, shell: NodeShell, pubs: dict[str, str | None]) -> None:
+        name, facts = shell.node.name, self.everyone[shell.node.name]
+        if self.cluster.ssh.check:
+            for action in access.trust(shell.node, facts, pubs, self.wanted.host_keys):
+                if action.changes and (action.detail["keys"] or action.detail["hosts"]):
+                    self._trust(shell, action)
+        for action in self._actions(name, "env"):
+            self._env(shell, action)
+        for action in self._actions(name, "kernel"):
+            shell.run("put", action.detail["path"], "644", "-", data=action.detail["text"])
+            self._done(shell, action)
+        for action in self._actions(name, "code"):
+            self.outcomes[name].bytes_from_controller += codesync.sync(
+                self.cluster, shell, self.wanted)
+            self._done(shell, action)
+        shell.unlock()
+
+    def _trust(self, shell: NodeShell, action: Action) -> None:
+        if action.detail["keys"]:
+            shell.run("append", action.detail["authorized_keys"], "600",
+                      data="".join(k + "\n" for k in action.detail["keys"]))
+        if action.detail["hosts"]:
+            shell.run("append", "~/.ssh/known_hosts", "644",
+                      data="".join(h + "\n" for h in action.detail["hosts"]))
+        self._done(shell, action)
+
+    def _env(self, shell: NodeShell, action: Action) -> None:
+        node, solution = shell.node, self.wanted.solution
+        envs = f"{node.miniconda}/envs"
+        args = (envs, node.env_name, solution.digest, self.archive.sha256,
+                self.archive.compression, f"{node.miniconda}/pkgs/.preflight")
+        previous = (self.everyone[node.name]["env"]["root"].get("target") or "").rsplit("/")[-1]
+        if action.detail.get("present"):
+            shell.run("env-install", *args, data=b"")
+        else:
+            self._receive(shell, args)
+        shell.run("env-prune", envs, node.env_name, action.detail["version"], previous or "-")
+        self._done(shell, action)
+
+    def _receive(self, shell: NodeShell, args: tuple) -> None:
+        node = shell.node
+        timeout = node.command_timeout + self.archive.size / 5e6  # at least 5 MB/s
+        source = self.distributor.take()
+        ok = False
+        try:
+            if source is None:
+                with self.archive.path.open("rb") as stream:
+                    shell.run("env-install", *args, data=stream, timeout=timeout)
+            else:
+                held = f"{args[-1]}/{args[2]}.{args[4]}"
+                pull = (f"ssh -o BatchMode=yes -o StrictHostKeyChecking=yes "
+                        f"-o ConnectTimeout={int(node.connect_timeout)} {shlex.quote(source)} "
+                        f"cat {shlex.quote(held)}")
+                # a failed copy arrives short and fails the node's sha256 check
+                shell.raw(f"{pull} | {script_command('env-install', *args)}",
+                          timeout=timeout, what=f"copy of the env from {source}")
+                self.outcomes[node.name].bytes_from_peers += self.archive.size
+            ok = True
+        finally:
+            self.distributor.give(source, node.name, ok)
+
+
+def _home_path(path: str) -> str:
+    return '"$HOME"/' + shlex.quote(path[2:]) if path.startswith("~/") else shlex.quote(path)
+
+
+__all__ = ["Applier", "Outcome", "lock_path"]

@@ -1,0 +1,152 @@
+"""The plan: for every node and resource, ok / create / update / replace, and why.
+
+Pure: facts and the wanted state in, actions out. Each resource reads the facts the
+checks read and names the finding that made it act, so `plan` and `check` agree.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from .. import contract
+from ..checks import jupyter, miniconda, sync
+from ..inventory import Cluster, Node
+from . import access
+from .envbuild import Package, Solution, node_packages
+from .plan_types import Action
+
+SHOW = 4  # differences named in a reason
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What every node must end up with, decided once on the controller."""
+
+    solution: Solution
+    archive_size: int
+    source: dict[str, str] | None  # code tree hashes, or None when sync is off
+    installer_size: int | None
+    host_keys: dict[str, tuple[str, str]]  # node -> (names, "keytype base64") verified
+
+
+def plan_node(cluster: Cluster, node: Node, facts: dict, everyone: dict[str, dict],
+              wanted: Wanted) -> list[Action]:
+    """Every resource of one node, in the order apply carries them out."""
+    if not facts["reach"]["ok"]:
+        return [Action(node.name, "node", "error", f"not provisioned: {facts['reach']['reason']}")]
+    steps = [(("miniconda",), lambda: base(node, facts, wanted)),
+             *access.steps(cluster, node, facts, everyone, wanted.host_keys),
+             (("env", "runtime"), lambda: env(node, facts, wanted)),
+             (("jupyter",), lambda: kernel(cluster, node, facts)),
+             (("sync",), lambda: code(node, facts, wanted))]
+    out = []
+    for sections, decide in steps:
+        cause = contract.broken_cause(facts, sections)
+        out += [Action(node.name, sections[0], "error", cause)] if cause else decide()
+    return out
+
+
+def base(node: Node, facts: dict, wanted: Wanted) -> list[Action]:
+    facts_base = facts["miniconda"]
+    sent = f"installer {_size(wanted.installer_size)}" if wanted.installer_size else ""
+    blocked = {} if wanted.installer_size else {"blocked": "no provision.installer in "
+                                                "cluster.yaml"}
+    if not facts_base["root"]["exists"]:
+        return [Action(node.name, "miniconda", "create", f"no Miniconda at {node.miniconda}",
+                       sent, blocked)]
+    missing = [rel for rel in ("conda-meta", "bin/python")
+               if not facts_base["layout"].get(rel, {}).get("exists")]
+    if facts_base.get("installing") or missing or facts_base["root"].get("kind") != "dir":
+        why = "an install was interrupted" if facts_base.get("installing") else \
+            f"partial base: {', '.join(missing) or 'not a folder'} missing"
+        return [Action(node.name, "miniconda", "replace", f"{why} (moved aside, not deleted)",
+                       sent, blocked)]
+    return [Action(node.name, "miniconda", "ok")]
+
+
+def env(node: Node, facts: dict, wanted: Wanted) -> list[Action]:
+    solution, facts_env = wanted.solution, facts["env"]
+    version = f".{node.env_name}-{solution.digest}"
+    detail = {"version": version}
+    archive = f"{_size(wanted.archive_size)} env archive"
+    if facts_env["versions"].get(version) if "versions" in facts_env else False:
+        archive, detail["present"] = f"none: {version} is on the node", True
+    problems = _env_problems(node, facts, solution)
+    if not problems:
+        return [Action(node.name, "env", "ok")]
+    verb = "create" if problems[0].startswith("no env") else "replace"
+    if detail.get("present"):
+        verb = "update"
+    return [Action(node.name, "env", verb, "; ".join(problems), archive, detail)]
+
+
+def _env_problems(node: Node, facts: dict, solution: Solution) -> list[str]:
+    found = facts["env"]
+    if not miniconda.env_exists(node, facts) == []:
+        return [f"no env at {node.env_prefix}"]
+    have, want = node_packages(found), solution.packages
+    problems = [f"record unreadable: {b['file'].rsplit('/', 1)[-1]}"
+                for b in found.get("conda_broken", [])][:SHOW]
+    problems += _diff(have, want)
+    problems += [f"pip-installed {d['name']} {d['version']}" for d in found.get("pip", [])
+                 if d["installer"] not in ("conda", None) and d["name"]][:SHOW]
+    runtime = facts["runtime"]
+    if not runtime.get("python") and not runtime.get("skipped"):
+        problems.append(f"its python does not run: {_last_line(runtime.get('error', ''))}")
+    return problems
+
+
+def _diff(have: frozenset[Package], want: frozenset[Package]) -> list[str]:
+    by_name = {p.name: p for p in have}
+    out = []
+    for package in sorted(want - have, key=lambda p: p.name):
+        mine = by_name.get(package.name)
+        out.append(f"{package.name}: {mine.version} {mine.build} ({mine.channel}), want "
+                   f"{package.version} {package.build} ({package.channel})" if mine else
+                   f"{package.name} missing")
+    wanted_names = {p.name for p in want}
+    out += [f"{p.name} {p.version} not in the solved env" for p in sorted(
+        have - want, key=lambda p: p.name) if p.name not in wanted_names]
+    return out[:SHOW] + ([f"and {len(out) - SHOW} more"] if len(out) > SHOW else [])
+
+
+def kernel(cluster: Cluster, node: Node, facts: dict) -> list[Action]:
+    if not cluster.jupyter.check:
+        return []
+    findings = jupyter.kernel_registered(node, facts, cluster)
+    if not findings:
+        return [Action(node.name, "kernel", "ok")]
+    verb = "create" if "not registered" in findings[0].found else "update"
+    name = cluster.jupyter.kernel_name or node.env_name
+    spec = {"argv": [f"{node.env_prefix}/bin/python", "-m", "ipykernel_launcher", "-f",
+                     "{connection_file}"],
+            "display_name": cluster.jupyter.display_name or f"Python ({node.env_name})",
+            "language": "python", "metadata": {"debugger": True}}
+    return [Action(node.name, "kernel", verb, _finding(findings[0]), "kernel.json",
+                   {"path": f"~/.local/share/jupyter/kernels/{name}/kernel.json",
+                    "text": json.dumps(spec, indent=1) + "\n"})]
+
+
+def code(node: Node, facts: dict, wanted: Wanted) -> list[Action]:
+    if wanted.source is None:
+        return []
+    findings = sync.same_tree(node, facts, wanted.source)
+    if not findings:
+        return [Action(node.name, "code", "ok")]
+    verb = "create" if not facts["sync"]["exists"] else "update"
+    return [Action(node.name, "code", verb, _finding(findings[0]),
+                   "rsync of the differing files")]
+
+
+def _finding(finding) -> str:
+    return f"expected {finding.expected}, found {finding.found}"
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:200] if lines else "no error text"
+
+
+def _size(count: int | None) -> str:
+    return f"{(count or 0) / 1e6:.1f} MB"

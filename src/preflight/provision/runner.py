@@ -1,0 +1,132 @@
+"""`preflight provision`: gather, decide once on the controller, print the plan, apply.
+
+    preflight provision                    # the plan; exit 10 when it has changes
+    preflight provision --apply            # carry it out, then run the checks again
+    preflight provision --apply --prune    # and drop every env version but the live one
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .. import contract, facts, hostkeys, remote, transport
+from ..errors import UserError
+from ..inventory import Cluster, Node
+from . import CHANGES_PENDING, FAILED, NOTHING_TO_DO, envbuild
+from .apply import Applier
+from .plan import Wanted, plan_node
+
+
+def decide(cluster: Cluster, nodes: list[Node], log) -> tuple[dict, dict, Wanted, object]:
+    """(plans, validated facts, wanted state, env archive or None): reads, changes nothing.
+    The solve comes first: an unsatisfiable env stops before any node is contacted."""
+    solution = envbuild.solve(cluster)
+    gathered = facts.gather(cluster, nodes)
+    checked, _ = contract.validate_all(gathered, contract.Expect.of(cluster),
+                                       [n.name for n in nodes])
+    source = None
+    if cluster.sync_source is not None:
+        source, _ = remote.probe_module().tree_hashes(
+            str(cluster.sync_source), cluster.sync.exclude, cluster.sync.max_files)
+    wanted = Wanted(solution, 0, source, _installer_size(cluster), _host_keys(cluster, nodes))
+    plans = {n.name: plan_node(cluster, n, checked[n.name], checked, wanted) for n in nodes}
+    archive = None
+    if any(a.resource == "env" and a.changes and not a.detail.get("present")
+           for actions in plans.values() for a in actions):
+        targets = {solution.prefix(n.miniconda, n.env_name) for n in nodes}
+        if len(targets) > 1:
+            raise UserError("provision needs one Miniconda path for all nodes "
+                            f"(cluster.yaml gives {len(targets)}: {', '.join(sorted(targets))})")
+        log(f"building the env archive for {targets.pop()} (cached after the first time)")
+        archive = envbuild.build(cluster, solution, next(iter(
+            {solution.prefix(n.miniconda, n.env_name) for n in nodes})))
+        wanted = Wanted(solution, archive.size, source, wanted.installer_size, wanted.host_keys)
+        plans = {n.name: plan_node(cluster, n, checked[n.name], checked, wanted)
+                 for n in nodes}
+    return plans, checked, wanted, archive
+
+
+def _installer_size(cluster: Cluster) -> int | None:
+    """The installer's size, after its sha256 matched cluster.yaml's (else refused)."""
+    if cluster.installer is None:
+        return None
+    digest = hashlib.sha256(cluster.installer.read_bytes()).hexdigest()
+    if digest != cluster.provision.installer.sha256:
+        raise UserError(f"{cluster.installer}: sha256 {digest} differs from "
+                        f"provision.installer.sha256 {cluster.provision.installer.sha256} in "
+                        f"{cluster.path}; refusing to run it on any node")
+    return cluster.installer.stat().st_size
+
+
+def _host_keys(cluster: Cluster, nodes: list[Node]) -> dict[str, tuple[str, str]]:
+    """node -> (names, key) from the controller's known_hosts, the keys every connection
+    of this run is verified against; nodes learn them from here, never on first use."""
+    verifier = hostkeys.verifier(cluster.known_hosts, cluster.trust_new_host_keys)
+    out = {}
+    for node in nodes:
+        target = transport.resolve(cluster, node)
+        known = verifier._known(target.hostname) or verifier._known(node.name)
+        if known:
+            kind = "ssh-ed25519" if "ssh-ed25519" in known else sorted(known)[0]
+            names = ",".join(dict.fromkeys([node.name, target.hostname]))
+            out[node.name] = (names, f"{kind} {known[kind].get_base64()}")
+    return out
+
+
+def show(plans: dict, log) -> int:
+    """Print the plan; the number of actions that change something."""
+    changes = [a for actions in plans.values() for a in actions if a.changes]
+    errors = [a for actions in plans.values() for a in actions if a.verb == "error"]
+    for name in plans:
+        for action in plans[name]:
+            if action.verb != "ok":
+                log(f"  {action}")
+    ok_nodes = [n for n, actions in plans.items() if all(a.verb == "ok" for a in actions)]
+    if ok_nodes:
+        log(f"  ok: {len(ok_nodes)} node(s) need nothing ({_short(ok_nodes)})")
+    log(f"plan: {len(changes)} change(s) on "
+        f"{len({a.node for a in changes})} node(s), {len(errors)} that cannot be planned")
+    return len(changes)
+
+
+def _short(names: list[str]) -> str:
+    from ClusterShell.NodeSet import NodeSet
+    return str(NodeSet.fromlist(names))
+
+
+def run(cluster: Cluster, nodes: list[Node], *, apply: bool, check: bool, log) -> int:
+    started = time.monotonic()
+    plans, checked, wanted, archive = decide(cluster, nodes, log)
+    log(f"provision {cluster.name}: env {cluster.env.name} solved once: "
+        f"{len(wanted.solution.packages)} packages, version {wanted.solution.digest}")
+    for line in wanted.solution.pip_left:
+        log(f"  note: pip requirement {line!r} is not installed by provision (yet)")
+    changes = show(plans, log)
+    unplannable = any(a.verb == "error" for actions in plans.values() for a in actions)
+    if not apply:
+        return CHANGES_PENDING if changes else (FAILED if unplannable else NOTHING_TO_DO)
+    outcomes = Applier(cluster, plans, wanted, archive, checked, log).run(nodes)
+    failed = {n: o.failed for n, o in outcomes.items() if o.failed}
+    sent = sum(o.bytes_from_controller for o in outcomes.values())
+    peers = sum(o.bytes_from_peers for o in outcomes.values())
+    log(f"applied in {time.monotonic() - started:.1f} s: "
+        f"{sum(len(o.done) for o in outcomes.values())} change(s); controller sent "
+        f"{sent / 1e6:.1f} MB, nodes copied {peers / 1e6:.1f} MB from each other")
+    for name, why in failed.items():
+        log(f"  NOT PROVISIONED {name}: {why}")
+    verdict = _check(cluster, nodes) if check else NOTHING_TO_DO
+    return FAILED if failed or unplannable else verdict
+
+
+def _check(cluster: Cluster, nodes: list[Node]) -> int:
+    """The checks again, on the same nodes (the collective test aside: `nox -s nccl`)."""
+    from ClusterShell.NodeSet import NodeSet
+    command = [sys.executable, "-m", "pytest", "tests", "--rootdir", ".", "-q",
+               f"--cluster={cluster.path}", f"--nodes={NodeSet.fromlist([n.name for n in nodes])}",
+               "-m", "not nccl", "-n", "auto", "-p", "no:cacheprovider",
+               f"--junitxml={Path('reports') / 'junit.xml'}"]
+    return NOTHING_TO_DO if subprocess.run(command, check=False).returncode == 0 else FAILED

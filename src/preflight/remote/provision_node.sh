@@ -1,0 +1,160 @@
+# Node side of `preflight provision` (src/preflight/provision): POSIX sh, coreutils and tar.
+# Run as: sh -c "$THIS" provision VERB ARGS..., data (an archive, a file) on stdin.
+# Every change is made beside the live copy and switched in with one rename, so a kill at
+# any point leaves the old thing or the new thing, never half of one; our partial
+# leftovers carry names we own (.part-*) and are cleared by the next run.
+set -eu
+umask 022
+
+die() { echo "$*" >&2; exit 3; }
+
+lock() {  # lock DIR TOKEN: one provision at a time on this node
+  mkdir -p "$(dirname "$1")"
+  if mkdir "$1" 2>/dev/null; then echo "$2" > "$1/owner"; return 0; fi
+  owner=$(cat "$1/owner" 2>/dev/null || echo unknown)
+  [ "$owner" = "$2" ] && return 0
+  echo "locked by $owner" >&2; exit 75
+}
+
+unlock() {  # unlock DIR TOKEN
+  [ "$(cat "$1/owner" 2>/dev/null)" = "$2" ] && rm -rf "$1"
+  return 0
+}
+
+breaklock() {  # breaklock DIR OWNER: take over a lock whose holder is known dead
+  [ "$(cat "$1/owner" 2>/dev/null)" = "$2" ] && rm -rf "$1"
+  return 0
+}
+
+receive() {  # receive FILE SHA256: stdin to FILE, whole and verified, or nothing
+  part="$1.part-$$"
+  mkdir -p "$(dirname "$1")"
+  cat > "$part"
+  got=$(sha256sum "$part" | cut -d' ' -f1)
+  if [ "$got" != "$2" ]; then rm -f "$part"; die "received $(wc -c < "$part" 2>/dev/null || echo 0) bytes with sha256 $got, expected $2"; fi
+  mv -f "$part" "$1"
+}
+
+unpack() {  # unpack ARCHIVE DIR COMPRESSION
+  case "$3" in
+    zstd) zstd -dcq "$1" | tar -C "$2" -xf - ;;
+    *) tar -C "$2" -xzf "$1" ;;
+  esac
+}
+
+switch_link() {  # switch_link LINK TARGET: LINK -> TARGET with one rename
+  tmp="$(dirname "$1")/.$(basename "$1").link-$$"
+  ln -sfn "$2" "$tmp"
+  if [ -d "$1" ] && [ ! -L "$1" ]; then
+    # a plain folder from before provision: kept beside, as the previous version
+    mv "$1" "$(dirname "$1")/.$(basename "$1")-previous-$(date +%Y%m%d%H%M%S)"
+  fi
+  mv -Tf "$tmp" "$1"
+}
+
+env_install() {  # env_install ENVS NAME DIGEST SHA256 COMPRESSION ARCHIVE_CACHE
+  envs="$1"; final="$1/.$2-$3"; archive="$6/$3.$5"
+  mkdir -p "$envs"
+  for old in "$envs"/.$2-*.part-*; do [ -e "$old" ] && rm -rf "$old"; done
+  if [ ! -f "$final/conda-meta/.preflight-complete" ]; then
+    if [ -d "$final" ]; then mv "$final" "$final.part-moved-$$"; rm -rf "$final.part-moved-$$"; fi
+    receive "$archive" "$4"
+    part="$final.part-$$"
+    mkdir "$part"
+    unpack "$archive" "$part" "$5" || { rm -rf "$part"; die "unpacking into $part failed (disk full?); the env in use is untouched"; }
+    [ -d "$part/conda-meta" ] || { rm -rf "$part"; die "the archive holds no conda-meta"; }
+    sync
+    echo "$3" > "$part/conda-meta/.preflight-complete"
+    sync
+    mv "$part" "$final"
+  else
+    cat > /dev/null
+  fi
+  switch_link "$envs/$2" ".$2-$3"
+}
+
+env_prune() {  # env_prune ENVS NAME KEEP...: versioned envs other than KEEP go
+  envs="$1"; name="$2"; shift 2
+  for dir in "$envs"/.$name-*; do
+    [ -d "$dir" ] || continue
+    base=$(basename "$dir"); keep=no
+    for k in "$@"; do [ "$base" = "$k" ] && keep=yes; done
+    case "$base" in *-previous-*) keep=yes ;; esac
+    [ "$keep" = yes ] || rm -rf "$dir"
+  done
+}
+
+base_install() {  # base_install PREFIX SHA256: run the installer from stdin with -b -p
+  prefix="$1"; marker="$(dirname "$prefix")/.$(basename "$prefix").preflight-installing"
+  installer="$(dirname "$prefix")/.preflight-installer-$2.sh"
+  receive "$installer" "$2"
+  if [ -e "$prefix" ]; then
+    # a partial base is moved aside, never deleted: it may hold someone's envs
+    mv "$prefix" "$prefix.partial-$(date +%Y%m%d%H%M%S)-$$"
+  fi
+  : > "$marker"
+  bash "$installer" -b -p "$prefix" >&2 || die "the installer failed (exit $?)"
+  rm -f "$marker" "$installer"
+}
+
+put() {  # put FILE MODE EXPECTED_SHA256|-: stdin becomes FILE, the old one kept as a backup
+  file="$1"; case "$file" in "~/"*) file="$HOME/${file#\~/}" ;; esac
+  mkdir -p "$(dirname "$file")"
+  if [ -e "$file" ]; then
+    if [ "$3" != "-" ] && [ "$(sha256sum "$file" | cut -d' ' -f1)" != "$3" ]; then
+      die "$file changed since it was read; run provision again"
+    fi
+    cp -p "$file" "$file.preflight-$(date +%Y%m%d%H%M%S).bak"
+  fi
+  cat > "$file.part-$$"
+  chmod "$2" "$file.part-$$"
+  mv -f "$file.part-$$" "$file"
+}
+
+append() {  # append FILE MODE: stdin's lines that FILE lacks are added at its end
+  file="$1"; case "$file" in "~/"*) file="$HOME/${file#\~/}" ;; esac
+  mkdir -p "$(dirname "$file")"
+  [ -e "$file" ] || { : > "$file"; chmod "$2" "$file"; }
+  new="$file.part-$$"
+  cp -p "$file" "$new"
+  [ -s "$new" ] && [ "$(tail -c 1 "$new" | od -An -c | tr -d ' ')" != '\n' ] && echo >> "$new"
+  while IFS= read -r line; do grep -qxF -- "$line" "$new" || printf '%s\n' "$line" >> "$new"; done
+  cmp -s "$file" "$new" && { rm -f "$new"; return 0; }
+  cp -p "$file" "$file.preflight-$(date +%Y%m%d%H%M%S).bak"
+  mv -f "$new" "$file"
+}
+
+keygen() {  # keygen FILE: an ed25519 key for node-to-node logins, unless one is there
+  file="$1"; case "$file" in "~/"*) file="$HOME/${file#\~/}" ;; esac
+  mkdir -p "$(dirname "$file")"; chmod 700 "$(dirname "$file")"
+  [ -e "$file" ] || ssh-keygen -q -t ed25519 -N '' -C "$(id -un)@$(hostname)" -f "$file"
+  chmod 600 "$file"
+}
+
+release_prepare() {  # release_prepare WORKSPACE RELEASE: prints the folder to rsync into
+  root="$(dirname "$1")/.$(basename "$1")-releases"  # and the live tree, for --link-dest
+  mkdir -p "$root"
+  for old in "$root"/*.part; do [ -e "$old" ] && rm -rf "$old"; done
+  mkdir "$root/$2.part"
+  printf '%s\n%s\n' "$root/$2.part" "$(readlink -f "$1" 2>/dev/null || true)"
+}
+
+release_switch() {  # release_switch WORKSPACE RELEASE: the synced release goes live
+  root="$(dirname "$1")/.$(basename "$1")-releases"
+  mv -T "$root/$2.part" "$root/$2"
+  previous=$(readlink "$1" 2>/dev/null || true)
+  switch_link "$1" "$(basename "$root")/$2"
+  for dir in "$root"/*; do
+    case "$dir" in "$root/$2"|*"/${previous##*/}") ;; *) rm -rf "$dir" ;; esac
+  done
+}
+
+verb="$1"; shift
+case "$verb" in
+  lock) lock "$@" ;; unlock) unlock "$@" ;; breaklock) breaklock "$@" ;;
+  env-install) env_install "$@" ;; env-prune) env_prune "$@" ;;
+  base-install) base_install "$@" ;; put) put "$@" ;; append) append "$@" ;;
+  keygen) keygen "$@" ;; release-prepare) release_prepare "$@" ;;
+  release-switch) release_switch "$@" ;;
+  *) die "unknown verb $verb" ;;
+esac

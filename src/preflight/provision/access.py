@@ -93,6 +93,7 @@ def trust(node: Node, facts: dict, pubs: dict[str, str | None],
                        "in this run", detail={"keys": [], "hosts": []})]
     why = [f"{len(keys)} node key(s) not in authorized_keys"] if keys else []
     why += [f"{len(hosts)} host key(s) not in known_hosts"] if hosts else []
+    why += [f"then the keys of {len(pending)} node(s) made in this run"] if pending else []
     files = found.get("authorized_keys_files") or [os.path.join(found["home"], ".ssh",
                                                                  "authorized_keys")]
     return [Action(node.name, "trust", "update", "; ".join(why), "lines appended",

@@ -2,7 +2,7 @@
 
     >>> str(Action("node-2", "env", "replace", "pip-installed nvidia-nccl-cu11 2.21.5",
     ...            "269.8 MB env archive"))
-    'node-2  env        replace  pip-installed nvidia-nccl-cu11 2.21.5 [269.8 MB env archive]'
+    'node-2  env         replace  pip-installed nvidia-nccl-cu11 2.21.5 [269.8 MB env archive]'
 """
 
 from __future__ import annotations
@@ -27,4 +27,4 @@ class Action:
 
     def __str__(self) -> str:
         sent = f" [{self.transfer}]" if self.transfer else ""
-        return f"{self.node}  {self.resource:<9}  {self.verb:<7}  {self.reason}{sent}".rstrip()
+        return f"{self.node}  {self.resource:<10}  {self.verb:<7}  {self.reason}{sent}".rstrip()

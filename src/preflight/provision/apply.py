@@ -158,8 +158,10 @@ class Applier:
     def _env(self, shell: NodeShell, action: Action) -> None:
         node, solution = shell.node, self.wanted.solution
         envs = f"{node.miniconda}/envs"
-        args = (envs, node.env_name, solution.digest, self.archive.sha256,
-                self.archive.compression, f"{node.miniconda}/pkgs/.preflight")
+        archive = self.archive
+        args = (envs, node.env_name, action.detail["version"], solution.digest,
+                archive.sha256 if archive else "-", archive.compression if archive else "-",
+                f"{node.miniconda}/pkgs/.preflight")
         previous = (self.everyone[node.name]["env"]["root"].get("target") or "").rsplit("/")[-1]
         if action.detail.get("present"):
             shell.run("env-install", *args, data=b"")
@@ -178,7 +180,7 @@ class Applier:
                 with self.archive.path.open("rb") as stream:
                     shell.run("env-install", *args, data=stream, timeout=timeout)
             else:
-                held = f"{args[-1]}/{args[2]}.{args[4]}"
+                held = f"{args[-1]}/{args[3]}.{args[5]}"
                 pull = (f"ssh -o BatchMode=yes -o StrictHostKeyChecking=yes "
                         f"-o ConnectTimeout={int(node.connect_timeout)} {shlex.quote(source)} "
                         f"cat {shlex.quote(held)}")

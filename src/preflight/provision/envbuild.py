@@ -1,9 +1,9 @@
 """The env, solved once on the controller and built once per target path into one archive.
 
 Every node receives the same archive, so every node has the same package records: no node
-solves at its own moment. Files that name their prefix are written for the node's final
-path (`envs/.NAME-<hash>`) here, with rattler's alternative_target_prefix, so the node
-needs only a shell and tar to install it.
+solves at its own moment. Files that name their prefix are written here for the path jobs
+use on the node (`envs/NAME`, a symlink to the live version `envs/.NAME-<digest>-<id>`),
+with rattler's alternative_target_prefix, so the node needs only a shell and tar.
 """
 
 from __future__ import annotations
@@ -47,9 +47,6 @@ class Solution:
     packages: frozenset[Package]
     digest: str  # 12 hex: names the versioned prefix envs/.NAME-<digest>
     pip_left: tuple[str, ...]  # environment.yml's pip lines, not installed by provision
-
-    def prefix(self, miniconda: str, name: str) -> str:
-        return f"{miniconda}/envs/.{name}-{self.digest}"
 
 
 @dataclass(frozen=True)
@@ -109,7 +106,7 @@ def _virtual(cluster: Cluster) -> list:
     return found
 
 
-def build(cluster: Cluster, solution: Solution, target: str) -> Archive:
+def build(cluster: Cluster, solution: Solution, target: str, log=print) -> Archive:
     """The env installed for `target` (its path on the nodes) and packed; cached by digest
     and target, so a second provision (or a second node path) costs nothing."""
     cache = Path(cluster.provision.cache).expanduser()
@@ -120,6 +117,7 @@ def build(cluster: Cluster, solution: Solution, target: str) -> Archive:
     if path.exists() and meta.exists():
         return Archive(path, **json.loads(meta.read_text()))
     path.parent.mkdir(parents=True, exist_ok=True)
+    log(f"building the env archive for {target} (once; cached in {path.parent})")
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".stage-") as scratch:
         stage = Path(scratch) / "env"
         asyncio.run(rattler.install(

@@ -28,6 +28,7 @@ class Wanted:
     source: dict[str, str] | None  # code tree hashes, or None when sync is off
     installer_size: int | None
     host_keys: dict[str, tuple[str, str]]  # node -> (names, "keytype base64") verified
+    stamp: str = "0"  # this run's install id: envs/.NAME-<digest>-<stamp>
 
 
 def plan_node(cluster: Cluster, node: Node, facts: dict, everyone: dict[str, dict],
@@ -67,11 +68,17 @@ def base(node: Node, facts: dict, wanted: Wanted) -> list[Action]:
 
 def env(node: Node, facts: dict, wanted: Wanted) -> list[Action]:
     solution, facts_env = wanted.solution, facts["env"]
-    version = f".{node.env_name}-{solution.digest}"
-    detail = {"version": version}
+    # a new folder for each install: the live one may have been changed in place (a
+    # `conda install` into it), and a folder in use is never renamed or rewritten
+    detail = {"version": f".{node.env_name}-{solution.digest}-{wanted.stamp}"}
     archive = f"{_size(wanted.archive_size)} env archive"
-    if facts_env["versions"].get(version) if "versions" in facts_env else False:
-        archive, detail["present"] = f"none: {version} is on the node", True
+    live = (facts_env["root"].get("target") or "").rstrip("/").rsplit("/", 1)[-1]
+    spare = sorted(v for v, complete in facts_env.get("versions", {}).items()
+                   if complete and v.startswith(f".{node.env_name}-{solution.digest}-")
+                   and v != live)
+    if spare:
+        archive, detail["version"], detail["present"] = f"none: {spare[-1]} is on the node", \
+            spare[-1], True
     problems = _env_problems(node, facts, solution)
     if not problems:
         return [Action(node.name, "env", "ok")]

@@ -32,19 +32,20 @@ def decide(cluster: Cluster, nodes: list[Node], log) -> tuple[dict, dict, Wanted
     if cluster.sync_source is not None:
         source, _ = remote.probe_module().tree_hashes(
             str(cluster.sync_source), cluster.sync.exclude, cluster.sync.max_files)
-    wanted = Wanted(solution, 0, source, _installer_size(cluster), _host_keys(cluster, nodes))
+    wanted = Wanted(solution, 0, source, _installer_size(cluster), _host_keys(cluster, nodes),
+                    time.strftime("%Y%m%d%H%M%S"))
     plans = {n.name: plan_node(cluster, n, checked[n.name], checked, wanted) for n in nodes}
     archive = None
     if any(a.resource == "env" and a.changes and not a.detail.get("present")
            for actions in plans.values() for a in actions):
-        targets = {solution.prefix(n.miniconda, n.env_name) for n in nodes}
+        # files name envs/NAME, the path jobs use; it always points at a whole version
+        targets = {n.env_prefix for n in nodes}
         if len(targets) > 1:
-            raise UserError("provision needs one Miniconda path for all nodes "
-                            f"(cluster.yaml gives {len(targets)}: {', '.join(sorted(targets))})")
-        log(f"building the env archive for {targets.pop()} (cached after the first time)")
-        archive = envbuild.build(cluster, solution, next(iter(
-            {solution.prefix(n.miniconda, n.env_name) for n in nodes})))
-        wanted = Wanted(solution, archive.size, source, wanted.installer_size, wanted.host_keys)
+            raise UserError("provision needs one env path for all nodes (cluster.yaml "
+                            f"gives {len(targets)}: {', '.join(sorted(targets))})")
+        archive = envbuild.build(cluster, solution, targets.pop(), log)
+        wanted = Wanted(solution, archive.size, source, wanted.installer_size, wanted.host_keys,
+                        wanted.stamp)
         plans = {n.name: plan_node(cluster, n, checked[n.name], checked, wanted)
                  for n in nodes}
     return plans, checked, wanted, archive

@@ -52,25 +52,25 @@ switch_link() {  # switch_link LINK TARGET: LINK -> TARGET with one rename
   mv -Tf "$tmp" "$1"
 }
 
-env_install() {  # env_install ENVS NAME DIGEST SHA256 COMPRESSION ARCHIVE_CACHE
-  envs="$1"; final="$1/.$2-$3"; archive="$6/$3.$5"
+env_install() {  # env_install ENVS NAME VERSION DIGEST SHA256 COMPRESSION ARCHIVE_CACHE
+  envs="$1"; final="$1/$3"; archive="$7/$4.$6"
   mkdir -p "$envs"
   for old in "$envs"/.$2-*.part-*; do [ -e "$old" ] && rm -rf "$old"; done
   if [ ! -f "$final/conda-meta/.preflight-complete" ]; then
-    if [ -d "$final" ]; then mv "$final" "$final.part-moved-$$"; rm -rf "$final.part-moved-$$"; fi
-    receive "$archive" "$4"
+    [ -e "$final" ] && die "$final exists without its marker; not touching it"
+    receive "$archive" "$5"
     part="$final.part-$$"
     mkdir "$part"
-    unpack "$archive" "$part" "$5" || { rm -rf "$part"; die "unpacking into $part failed (disk full?); the env in use is untouched"; }
+    unpack "$archive" "$part" "$6" || { rm -rf "$part"; die "unpacking into $part failed (disk full?); the env in use is untouched"; }
     [ -d "$part/conda-meta" ] || { rm -rf "$part"; die "the archive holds no conda-meta"; }
     sync
-    echo "$3" > "$part/conda-meta/.preflight-complete"
+    echo "$4" > "$part/conda-meta/.preflight-complete"
     sync
     mv "$part" "$final"
   else
     cat > /dev/null
   fi
-  switch_link "$envs/$2" ".$2-$3"
+  switch_link "$envs/$2" "$3"
 }
 
 env_prune() {  # env_prune ENVS NAME KEEP...: versioned envs other than KEEP go

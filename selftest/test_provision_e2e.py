@@ -1,0 +1,157 @@
+"""`preflight provision` on the simulated cluster: from bare nodes, per fault, under kill."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from selftest.suites import REPO
+from simcluster import layout, network
+
+pytestmark = pytest.mark.simcluster
+RESOURCES = {"miniconda", "ssh-key", "ssh-config", "trust", "env", "kernel", "code"}
+ENV = "pytorch-dist"
+
+
+def provision(cluster_yaml: Path, *args: str, timeout: float = 600):
+    return subprocess.run([sys.executable, "-m", "preflight", "--cluster", str(cluster_yaml),
+                           "provision", *args], capture_output=True, text=True, cwd=REPO,
+                          timeout=timeout, check=False)
+
+
+def planned(output: str) -> set[tuple[str, str, str]]:
+    """(node, resource, verb) of every line of the plan that is not ok."""
+    return set(re.findall(r"^  (node-\d+)\s+(\S+)\s+(create|update|replace|error)\b",
+                          output, re.M))
+
+
+def on_node(node: str, command: str, data: str | None = None) -> str:
+    config = layout.RUN / "ssh_config"
+    return subprocess.run(["ssh", "-F", str(config), node, command], input=data, text=True,
+                          capture_output=True, check=True, timeout=30).stdout
+
+
+def test_bare_nodes_provisioned_then_nothing_to_do(sim):
+    sim.ensure(4, bare=True)
+    sim.discard()
+    mine = "# my own settings\nCompression yes\nHost *\n  ServerAliveCountMax 3\n"
+    on_node("node-2", "mkdir -p ~/.ssh && cat > ~/.ssh/config", mine)
+    key = on_node("node-2", "cat /etc/ssh/authorized_keys/root")
+    plan = provision(sim.cluster_yaml)
+    assert plan.returncode == 10, plan.stdout + plan.stderr
+    assert {(n, r) for n, r, _ in planned(plan.stdout)} == {
+        (f"node-{i}", r) for i in range(1, 5) for r in RESOURCES}, plan.stdout
+    done = provision(sim.cluster_yaml, "--apply")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    again = provision(sim.cluster_yaml, "--apply", "--no-check")
+    assert again.returncode == 0 and "applied" in again.stdout
+    assert "0 change(s) on 0 node(s)" in again.stdout, again.stdout
+    # the user's own lines, byte for byte, outside our block; a backup beside
+    config = on_node("node-2", "cat ~/.ssh/config")
+    from preflight.provision import blocks
+    assert blocks.remove(config) == mine
+    assert config.index(blocks.BEGIN) < config.index("Host *")
+    assert on_node("node-2", "ls ~/.ssh/").count("config.preflight-") == 1
+    assert on_node("node-2", "cat /etc/ssh/authorized_keys/root").startswith(key)
+
+
+FAULTS = [("pip-copy", "node-2", (), "env"), ("conda-version", "node-3", ("nccl", "2.21.5.1"), "env"),
+          ("kernel-unregister", "node-4", (), "kernel"), ("no-keepalive", "node-4", (), "ssh-config"),
+          ("code-change", "node-1", (), "code"), ("identity-mode", "node-1", (), "ssh-key"),
+          ("known-hosts-drop", "node-3", ("node-2",), "trust")]
+
+
+def test_each_fault_planned_on_its_node_then_fixed(sim):
+    sim.ensure(4)
+    for name, node, args, _ in FAULTS:
+        sim.fault(name, node, *args)
+    sim.discard()
+    plan = provision(sim.cluster_yaml)
+    assert plan.returncode == 10, plan.stdout + plan.stderr
+    assert {(n, r) for n, r, _ in planned(plan.stdout)} == {
+        (node, resource) for _, node, _, resource in FAULTS}, plan.stdout
+    done = provision(sim.cluster_yaml, "--apply")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "0 change(s)" in provision(sim.cluster_yaml).stdout
+
+
+def env_state(node: str) -> str:
+    """'whole' when envs/NAME is a complete env (old or new), else what it is."""
+    path = layout.NodeSpot(int(node.split("-")[1])).host_path(f"/opt/miniconda/envs/{ENV}")
+    if not os.path.lexists(path):
+        return "absent"
+    if path.is_symlink():
+        target = path.parent / os.readlink(path)
+        return "whole" if (target / "conda-meta" / ".preflight-complete").exists() else \
+            f"partial: {target.name}"
+    return "whole" if (path / "conda-meta").is_dir() and (path / "bin" / "python").exists() \
+        else "partial plain folder"
+
+
+def kill_when(command: list[str], ready, timeout: float = 300) -> bool:
+    """Start command, SIGKILL it once ready() holds; False when it ended first."""
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    try:
+        while process.poll() is None and time.monotonic() < deadline:
+            if ready():
+                process.send_signal(signal.SIGKILL)
+                process.wait()
+                return True
+            time.sleep(0.005)
+        return False
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def kill_node_side(node: str) -> None:
+    """What a node reboot or an OOM kill would do to provision's work there."""
+    for pid in network.sh("ip", "netns", "pids", layout.NS_PREFIX + node,
+                          check=False).stdout.split():
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"provision" in cmdline or cmdline.startswith((b"tar", b"zstd")):
+            os.kill(int(pid), signal.SIGKILL)
+
+
+def test_killed_apply_never_leaves_a_partial_env_and_converges(sim):
+    sim.ensure(4)
+    sim.discard()
+    command = [sys.executable, "-m", "preflight", "--cluster", str(sim.cluster_yaml),
+               "provision", "--apply", "--no-check"]
+    envs = layout.NodeSpot(2).host_path("/opt/miniconda/envs")
+    held = layout.NodeSpot(2).host_path("/opt/miniconda/pkgs/.preflight")
+
+    def parts():
+        return list(envs.glob(f".{ENV}-*.part-*")) + list(held.glob("*.part-*"))
+    # 1. mid-transfer: the controller dies while the archive streams
+    sim.fault("conda-version", "node-2", "nccl", "2.21.5.1")
+    assert kill_when(command, lambda: bool(list(held.glob("*.part-*"))))
+    assert env_state("node-2") == "whole"
+    # 2. after the transfer, mid-unpack, before the switch: the node side dies too
+    assert kill_when(command, lambda: any(p.is_dir() for p in parts()))
+    kill_node_side("node-2")
+    assert env_state("node-2") == "whole"
+    # 3. mid-sync of the code
+    code = layout.NodeSpot(3).host_path("/workspace")
+    sim.fault("code-change", "node-3")
+    killed = kill_when(command, lambda: bool(list(code.glob(".src-releases/*.part"))))
+    kill_node_side("node-3")
+    assert (code / "src" / "train.py").exists() or not killed
+    assert env_state("node-2") == "whole"
+    done = provision(sim.cluster_yaml, "--apply")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert env_state("node-2") == "whole"
+    assert "0 change(s)" in provision(sim.cluster_yaml).stdout

@@ -53,7 +53,7 @@ def lock(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def demo(session: nox.Session) -> None:
-    """A 4-node simulated cluster: checked healthy, then two nodes broken and caught."""
+    """A 4-node simulated cluster: checked healthy, two nodes broken and caught, provisioned."""
     _install(session, "[simcluster]")
     session.run(*SIM, "up", "--nodes", "4")
     try:
@@ -65,9 +65,11 @@ def demo(session: nox.Session) -> None:
         session.run(*SIM, "fault", "pip-copy", "node-2")
         _pytest_cluster(session, "cluster.yaml", "-m", "not nccl", success_codes=[1])
         _show_summary(session)
+        session.log("Act three: provision plans exactly those two nodes (changes nothing) ...")
+        session.run("python", "-m", "preflight", "provision", success_codes=[10])
+        session.log("... then applies the plan and checks again: green.")
+        session.run("python", "-m", "preflight", "provision", "--apply")
         session.log("The collective across all 4 nodes (nox -s nccl on a real cluster):")
-        for node in ("node-2", "node-3"):
-            session.run(*SIM, "heal", node)
         session.run("pytest", "tests", "--rootdir", ".", "--cluster=cluster.yaml", "-m", "nccl",
                     "-q", f"--junitxml={REPORTS}/junit-nccl.xml")
         _show_summary(session)

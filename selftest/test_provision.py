@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -11,7 +12,8 @@ from preflight.provision import blocks
 from preflight.provision.apply import Distributor
 
 LINES = st.lists(st.sampled_from([
-    "Host *", "  User bob", "Host worker-*", "Match host x", "# comment", "", "ServerAliveInterval 5",
+    "Host *", "  User bob", "Host worker-*", "Match host x", "# comment", "",
+    "ServerAliveInterval 5",
     "  IdentityFile ~/.ssh/other", "host lower", "\tUser tab"]), max_size=12)
 
 
@@ -40,12 +42,8 @@ def test_block_replaced_in_place():
 
 def test_damaged_block_refused():
     text = f"{blocks.BEGIN} (Host node-*)\nHost node-*\n  User root\n"
-    try:
+    with pytest.raises(blocks.BlockDamaged, match="1 BEGIN, 0 END"):
         blocks.place(text, blocks.render("node-*", {"User": "root"}))
-    except blocks.BlockDamaged as exc:
-        assert "1 BEGIN, 0 END" in str(exc)
-    else:
-        raise AssertionError("a BEGIN without END must be refused")
 
 
 def test_distributor_bounds_controller_sends():

@@ -66,7 +66,7 @@ class Distributor:
 
 
 class Applier:
-    def __init__(self, cluster: Cluster, plans: dict[str, list[Action]], wanted: Wanted,
+    def __init__(self, cluster: Cluster, plans: dict[str, list[Action]], wanted: Wanted,  # noqa: PLR0917 - one call site, each a different thing
                  archive: Archive | None, everyone: dict[str, dict], log) -> None:
         self.cluster, self.plans, self.wanted = cluster, plans, wanted
         self.archive, self.everyone, self.log = archive, everyone, log

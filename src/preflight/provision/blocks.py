@@ -53,11 +53,11 @@ def place(text: str, block: str) -> str:
     lines = text.splitlines(keepends=True)
     span = _span(lines)
     if span is not None:
-        return "".join(lines[: span[0]] + [block] + lines[span[1]:])
+        return "".join([*lines[: span[0]], block, *lines[span[1]:]])
     for i, line in enumerate(lines):
         words = line.split(None, 1)
         if words and words[0].lower() in ("host", "match"):
-            return "".join(lines[:i] + [block] + lines[i:])
+            return "".join([*lines[:i], block, *lines[i:]])
     if text and not text.endswith("\n"):
         # the block needs its own line; remove() gives back the text with this newline
         return text + "\n" + block

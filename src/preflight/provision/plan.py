@@ -90,7 +90,7 @@ def env(node: Node, facts: dict, wanted: Wanted) -> list[Action]:
 
 def _env_problems(node: Node, facts: dict, solution: Solution) -> list[str]:
     found = facts["env"]
-    if not miniconda.env_exists(node, facts) == []:
+    if miniconda.env_exists(node, facts):
         return [f"no env at {node.env_prefix}"]
     have, want = node_packages(found), solution.packages
     problems = [f"record unreadable: {b['file'].rsplit('/', 1)[-1]}"

@@ -2,7 +2,6 @@
 
     preflight provision                    # the plan; exit 10 when it has changes
     preflight provision --apply            # carry it out, then run the checks again
-    preflight provision --apply --prune    # and drop every env version but the live one
 """
 
 from __future__ import annotations
@@ -82,8 +81,8 @@ def show(plans: dict, log) -> int:
     """Print the plan; the number of actions that change something."""
     changes = [a for actions in plans.values() for a in actions if a.changes]
     errors = [a for actions in plans.values() for a in actions if a.verb == "error"]
-    for name in plans:
-        for action in plans[name]:
+    for actions in plans.values():
+        for action in actions:
             if action.verb != "ok":
                 log(f"  {action}")
     ok_nodes = [n for n, actions in plans.items() if all(a.verb == "ok" for a in actions)]

@@ -22,8 +22,10 @@ from .plan import Wanted, plan_node
 
 def decide(cluster: Cluster, nodes: list[Node], log) -> tuple[dict, dict, Wanted, object]:
     """(plans, validated facts, wanted state, env archive or None): reads, changes nothing.
-    The solve comes first: an unsatisfiable env stops before any node is contacted."""
+    The solve and the installer's sha256 come first: either stops before any node is
+    contacted."""
     solution = envbuild.solve(cluster)
+    installer_size = _installer_size(cluster)
     gathered = facts.gather(cluster, nodes)
     checked, _ = contract.validate_all(gathered, contract.Expect.of(cluster),
                                        [n.name for n in nodes])
@@ -31,7 +33,7 @@ def decide(cluster: Cluster, nodes: list[Node], log) -> tuple[dict, dict, Wanted
     if cluster.sync_source is not None:
         source, _ = remote.probe_module().tree_hashes(
             str(cluster.sync_source), cluster.sync.exclude, cluster.sync.max_files)
-    wanted = Wanted(solution, 0, source, _installer_size(cluster), _host_keys(cluster, nodes),
+    wanted = Wanted(solution, 0, source, installer_size, _host_keys(cluster, nodes),
                     time.strftime("%Y%m%d%H%M%S"))
     plans = {n.name: plan_node(cluster, n, checked[n.name], checked, wanted) for n in nodes}
     archive = None

@@ -74,3 +74,31 @@ def test_failed_controller_send_frees_its_slot():
     first = dist.take()
     dist.give(first, "n1", ok=False)  # failed: not a holder, and the slot is free again
     assert dist.take() is None
+
+
+def _env_facts(target: str, versions: dict, nccl: str) -> dict:
+    record = {"name": "nccl", "version": nccl, "build": "h_0", "channel": "conda-forge"}
+    return {"reach": {"ok": True}, "runtime": {"python": "3.11.7"},
+            "env": {"root": {"exists": True, "kind": "link", "resolves": True, "target": target},
+                    "prefix": "/opt/miniconda/envs/e", "versions": versions,
+                    "conda": [record], "conda_broken": [], "pip": []}}
+
+
+def test_env_plan_switches_to_a_whole_spare_copy_or_sends_a_new_one():
+    from preflight.inventory import Node
+    from preflight.provision import plan
+    from preflight.provision.envbuild import Package, Solution
+    node = Node("n1", "master", None, None, None, None, None, 5, 60, "/opt/miniconda", "e",
+                "/w", 0)
+    solution = Solution((), frozenset({Package("nccl", "2.23", "h_0", "conda-forge")}), "d1", ())
+    wanted = plan.Wanted(solution, None, None, {}, stamp="7")
+    # the live copy was changed in place; an untouched copy of the wanted env is beside it
+    spare = _env_facts(".e-d1-5", {".e-d1-5": True, ".e-d1-6": True, ".e-d1-4": False}, "2.21")
+    [action] = plan.env(node, spare, wanted)
+    assert (action.verb, action.detail["version"]) == ("update", ".e-d1-6"), action
+    assert "nccl: 2.21 h_0 (conda-forge), want 2.23 h_0 (conda-forge)" in action.reason
+    # no whole copy but the live one: a new folder for this run, the archive is sent
+    [action] = plan.env(node, _env_facts(".e-d1-5", {".e-d1-5": True}, "2.21"), wanted)
+    assert (action.verb, action.detail["version"]) == ("replace", ".e-d1-7"), action
+    assert plan.env(node, _env_facts(".e-d1-5", {".e-d1-5": True}, "2.23"), wanted)[0].verb \
+        == "ok"

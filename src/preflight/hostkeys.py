@@ -30,7 +30,8 @@ class Verifier(paramiko.MissingHostKeyPolicy):
         self._lock = threading.Lock()
         self._added = paramiko.HostKeys()
 
-    def _known(self, hostname: str) -> dict:
+    def known(self, hostname: str) -> dict:
+        """keytype -> key this verifier accepts for hostname."""
         known = {}
         if self.path.exists():
             table = _parsed(str(self.path), self.path.stat().st_mtime_ns)
@@ -39,7 +40,7 @@ class Verifier(paramiko.MissingHostKeyPolicy):
         return known
 
     def missing_host_key(self, client, hostname: str, key: paramiko.PKey) -> None:
-        known = self._known(hostname)
+        known = self.known(hostname)
         kind = key.get_name()
         if kind in known:
             if known[kind] == key:

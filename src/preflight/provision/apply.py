@@ -17,7 +17,7 @@ from .. import transport
 from ..inventory import Cluster, Node
 from . import access, codesync
 from .envbuild import Archive
-from .nodeshell import NodeFailed, NodeShell, lock_path, script_command
+from .nodeshell import NodeFailed, NodeShell, script_command
 from .plan import Wanted
 from .plan_types import Action
 
@@ -74,10 +74,12 @@ class Applier:
         self.distributor = Distributor(cluster.provision.fanout)
 
     def run(self, nodes: list[Node]) -> dict[str, Outcome]:
-        workable = [n for n in nodes if not any(a.resource == "node" for a in self.plans[n.name])]
+        """Only nodes whose plan changes something are contacted (and locked)."""
         for node in nodes:
-            if node not in workable:
+            if any(a.resource == "node" for a in self.plans[node.name]):
                 self.outcomes[node.name].failed = self.plans[node.name][0].reason
+        workable = [n for n in nodes if not self.outcomes[n.name].failed and any(
+            a.changes for a in self.plans[n.name])]
         self._phase(workable, self._first)
         pubs = {n: self.outcomes[n].pub or access.pub_blob(f) for n, f in self.everyone.items()}
         self._phase([n for n in workable if not self.outcomes[n.name].failed],
@@ -121,13 +123,13 @@ class Applier:
                               timeout=node.command_timeout * 5)
             elif action.resource == "ssh-key":
                 shell.run("keygen", action.detail["path"])
+                # a new key: the others' trust step needs its public half (else: facts)
+                pub = shell.raw(f"cat {_home_path(action.detail['path'])}.pub")
+                self.outcomes[name].pub = " ".join(pub.split()[:2]) or None
             else:
                 shell.run("put", action.detail["path"], "600", action.detail["sha256"],
                           data=action.detail["text"])
             self._done(shell, action)
-        if self.cluster.ssh.check:
-            pub = shell.raw(f"cat {_home_path(self.cluster.ssh.identity_file)}.pub")
-            self.outcomes[name].pub = " ".join(pub.split()[:2]) or None
 
     def _second(self, shell: NodeShell, pubs: dict[str, str | None]) -> None:
         name, facts = shell.node.name, self.everyone[shell.node.name]
@@ -196,5 +198,3 @@ class Applier:
 def _home_path(path: str) -> str:
     return '"$HOME"/' + shlex.quote(path[2:]) if path.startswith("~/") else shlex.quote(path)
 
-
-__all__ = ["Applier", "Outcome", "lock_path"]

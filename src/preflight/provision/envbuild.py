@@ -126,7 +126,7 @@ def build(cluster: Cluster, solution: Solution, target: str, log=print) -> Archi
             execute_link_scripts=False))
         partial = Path(scratch) / path.name
         _pack(stage, partial, cluster.provision.compression)
-        digest, size = _sha256(partial), partial.stat().st_size
+        digest, size = sha256_file(partial), partial.stat().st_size
         partial.replace(path)  # the archive appears whole or not at all
     found = {"sha256": digest, "size": size, "compression": cluster.provision.compression}
     meta.write_text(json.dumps(found))
@@ -147,7 +147,7 @@ def _pack(stage: Path, out: Path, compression: str) -> None:
             raise UserError(f"packing the env into {out} failed")
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):

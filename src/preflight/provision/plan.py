@@ -24,7 +24,6 @@ class Wanted:
     """What every node must end up with, decided once on the controller."""
 
     solution: Solution
-    archive_size: int
     source: dict[str, str] | None  # code tree hashes, or None when sync is off
     installer_size: int | None
     host_keys: dict[str, tuple[str, str]]  # node -> (names, "keytype base64") verified
@@ -71,20 +70,18 @@ def env(node: Node, facts: dict, wanted: Wanted) -> list[Action]:
     # a new folder for each install: the live one may have been changed in place (a
     # `conda install` into it), and a folder in use is never renamed or rewritten
     detail = {"version": f".{node.env_name}-{solution.digest}-{wanted.stamp}"}
-    archive = f"{_size(wanted.archive_size)} env archive"
     live = (facts_env["root"].get("target") or "").rstrip("/").rsplit("/", 1)[-1]
     spare = sorted(v for v, complete in facts_env.get("versions", {}).items()
                    if complete and v.startswith(f".{node.env_name}-{solution.digest}-")
                    and v != live)
-    if spare:
-        archive, detail["version"], detail["present"] = f"none: {spare[-1]} is on the node", \
-            spare[-1], True
+    if spare:  # a whole copy of this env, not in use: switching to it is enough
+        detail |= {"version": spare[-1], "present": True}
     problems = _env_problems(node, facts, solution)
     if not problems:
         return [Action(node.name, "env", "ok")]
-    verb = "create" if problems[0].startswith("no env") else "replace"
-    if detail.get("present"):
-        verb = "update"
+    verb = "update" if spare else "create" if problems[0].startswith("no env") else "replace"
+    # the archive's size is one line under the plan: it is built only when a node needs it
+    archive = f"none: {spare[-1]} is on the node" if spare else "the env archive"
     return [Action(node.name, "env", verb, "; ".join(problems), archive, detail)]
 
 

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 import time
@@ -33,7 +32,7 @@ def decide(cluster: Cluster, nodes: list[Node], log) -> tuple[dict, dict, Wanted
     if cluster.sync_source is not None:
         source, _ = remote.probe_module().tree_hashes(
             str(cluster.sync_source), cluster.sync.exclude, cluster.sync.max_files)
-    wanted = Wanted(solution, 0, source, installer_size, _host_keys(cluster, nodes),
+    wanted = Wanted(solution, source, installer_size, _host_keys(cluster, nodes),
                     time.strftime("%Y%m%d%H%M%S"))
     plans = {n.name: plan_node(cluster, n, checked[n.name], checked, wanted) for n in nodes}
     archive = None
@@ -45,10 +44,9 @@ def decide(cluster: Cluster, nodes: list[Node], log) -> tuple[dict, dict, Wanted
             raise UserError("provision needs one env path for all nodes (cluster.yaml "
                             f"gives {len(targets)}: {', '.join(sorted(targets))})")
         archive = envbuild.build(cluster, solution, targets.pop(), log)
-        wanted = Wanted(solution, archive.size, source, wanted.installer_size, wanted.host_keys,
-                        wanted.stamp)
-        plans = {n.name: plan_node(cluster, n, checked[n.name], checked, wanted)
-                 for n in nodes}
+        log(f"env archive: {archive.size / 1e6:.1f} MB ({archive.compression}); the controller "
+            f"sends it to at most {cluster.provision.fanout} node(s), the others copy it "
+            "from those")
     return plans, checked, wanted, archive
 
 
@@ -56,7 +54,7 @@ def _installer_size(cluster: Cluster) -> int | None:
     """The installer's size, after its sha256 matched cluster.yaml's (else refused)."""
     if cluster.installer is None:
         return None
-    digest = hashlib.sha256(cluster.installer.read_bytes()).hexdigest()
+    digest = envbuild.sha256_file(cluster.installer)
     if digest != cluster.provision.installer.sha256:
         raise UserError(f"{cluster.installer}: sha256 {digest} differs from "
                         f"provision.installer.sha256 {cluster.provision.installer.sha256} in "
@@ -71,7 +69,7 @@ def _host_keys(cluster: Cluster, nodes: list[Node]) -> dict[str, tuple[str, str]
     out = {}
     for node in nodes:
         target = transport.resolve(cluster, node)
-        known = verifier._known(target.hostname) or verifier._known(node.name)
+        known = verifier.known(target.hostname) or verifier.known(node.name)
         if known:
             kind = "ssh-ed25519" if "ssh-ed25519" in known else sorted(known)[0]
             names = ",".join(dict.fromkeys([node.name, target.hostname]))

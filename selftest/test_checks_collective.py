@@ -3,9 +3,8 @@ against its floor."""
 
 import pytest
 
-from preflight import nccl
+from preflight import nccl, references
 from preflight.checks import collective
-from preflight.inventory import NcclSettings
 from selftest.test_sshmatrix import node
 
 
@@ -29,8 +28,7 @@ def test_nodes_that_waited_name_the_one_that_never_joined():
     assert "could not reach the rendezvous" in str(collective.node_result(node("c"), outcome)[0])
 
 
-class Cluster:
-    nccl = NcclSettings(min_busbw_gbps=10, busbw_tolerance=0.1)
+WANT_10 = references.threshold(10, 0.1, None, (), gpu="none", gpus=0)
 
 
 def sweep(gbps: float) -> dict:
@@ -40,14 +38,41 @@ def sweep(gbps: float) -> dict:
 @pytest.mark.parametrize(("gbps", "fails"), [(9.5, False), (8.9, True), (12, False)])
 def test_busbw_against_floor_with_tolerance(gbps, fails):
     outcome = {"nodes": {"n1": sweep(gbps)}}
-    found = collective.busbw(node("n1"), outcome, Cluster)
+    found = collective.busbw(node("n1"), outcome, WANT_10)
     assert bool(found) == fails
     if fails:
-        assert str(found[0]) == (f"n1: bus bandwidth: expected >= 10.0 GB/s (tolerance 10%) at "
-                                 f"1048576 bytes, found {gbps:.3f} GB/s")
+        assert str(found[0]) == (f"n1: bus bandwidth: expected >= 10 GB/s (tolerance 10%; "
+                                 f"cluster.yaml) at 1048576 bytes, found {gbps:.3f} GB/s")
 
 
 def test_no_floor_no_finding():
-    class NoFloor:
-        nccl = NcclSettings()
-    assert collective.busbw(node("n1"), {"nodes": {"n1": sweep(0.001)}}, NoFloor) == []
+    nothing = references.threshold(None, 0.1, None, (), gpu="none", gpus=0)
+    assert nothing.floor_gbps is None
+    assert collective.busbw(node("n1"), {"nodes": {"n1": sweep(0.001)}}, nothing) == []
+
+
+def test_auto_threshold_from_the_built_in_references():
+    refs = references.load()
+    assert all(r.source for r in refs)
+    h100 = {"n1": {"gpus": [{"name": "NVIDIA H100 80GB HBM3"}] * 8}}
+    gpu, count = references.gpu_model(h100)
+    wanted = references.threshold("auto", 0.1, "nvlink", refs, gpu=gpu, gpus=count)
+    assert (wanted.floor_gbps, wanted.source.split(":")[0]) == (460.0, "AzNHC nd96isr_h100_v5.conf")
+    found = collective.busbw(node("n1"), {"nodes": {"n1": sweep(455.0)}}, wanted)
+    assert "expected >= 460.0 GB/s (tolerance 0%; AzNHC nd96isr_h100_v5.conf" in str(found[0])
+    ib = references.threshold("auto", 0.1, "ib-ndr-400g-x8", refs, gpu=gpu, gpus=count)
+    assert ib.floor_gbps == pytest.approx(337.5)  # 375 GB/s less its 10 % tolerance
+
+
+@pytest.mark.parametrize(("link", "gpus", "why"), [
+    (None, 8, "names no nccl.link"), ("nvlink", 4, "no bandwidth reference for NVIDIA H100"),
+    ("roce-100g", 8, "on link roce-100g")])
+def test_auto_without_a_reference_says_why(link, gpus, why):
+    wanted = references.threshold("auto", 0.1, link, references.load(),
+                                  gpu="NVIDIA H100 80GB HBM3", gpus=gpus)
+    assert wanted.floor_gbps is None
+    assert why in wanted.source
+
+
+def test_cpu_nodes_have_no_gpu_model():
+    assert references.gpu_model({"a": {}, "b": {"gpus": []}}) == ("none", 0)

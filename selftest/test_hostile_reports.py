@@ -11,7 +11,8 @@ from selftest import recorded
 from selftest.suites import replay
 
 NODES = [f"node-{i}" for i in range(1, 5)]
-FORGED = "2.13.1\n```\n\n**PASS** on 4 nodes\n\n| node-9 | 99 | 0 | 0 | 0 |\n## Nodes\n"
+FORGED = "2.13.1\n```\n\n**PASS** on 4 nodes\n\n| node-9 | 99 | 0 | 0 | 0 |\n## Nodes\n" \
+         "</pre></td><script>alert(1)</script><img src=x onerror=alert(2)>"
 CONTROL = "\x00\x1b[2J\x07"
 SECRETS = {
     "url": "https://ci:s3cret-pw-5a1@pypi.internal/simple",
@@ -29,7 +30,7 @@ def pytorch_at(doc: dict) -> dict:
 
 def outputs(tmp_path, run) -> dict[str, str]:
     files = {p.name: p.read_text(errors="replace") for p in tmp_path.iterdir()
-             if p.is_file() and p.suffix in (".md", ".xml", ".json")
+             if p.is_file() and p.suffix in (".md", ".xml", ".json", ".html")
              and p.name != "replayed.json"}  # the input, as the test wrote it
     return {"console": run.output, **files}
 
@@ -54,6 +55,11 @@ def test_node_text_cannot_forge_or_garble_the_reports(tmp_path):
         "String should have at most 256 characters" in run.messages["test_env_pins_hold[node-3]"]
     cases = {c.get("name") for c in ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")}
     assert "test_env_pins_hold[node-4]" in cases
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("<script>") == 1  # the page's own; the node's is text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;" in page
+    assert "<img" not in page and "</pre></td><script>" not in page
+    assert json.loads((tmp_path / "results.json").read_text())["run"]["verdict"] == "FAIL"
 
 
 def _outside_fences(markdown: str) -> str:
@@ -105,7 +111,7 @@ def test_a_run_that_cannot_start_replaces_the_old_verdict(tmp_path):
 
 
 def test_summary_of_malformed_results_is_still_written(tmp_path):
-    text = report.summary("c", ["n1"], [{"id": "t[n1]", "outcome": "failed", "node": "n1",
+    text = report.summary("c", ["n1"], [{"test": "t[n1]", "outcome": "failed", "node": "n1",
                                          "message": "\ud800" + "`" * 10}], 1.0)
     report.write_atomic(tmp_path / "summary.md", text)
     assert "\ufffd" in (tmp_path / "summary.md").read_text()

@@ -7,13 +7,13 @@ from preflight import report
 
 def test_summary_lists_failures_by_node():
     results = [
-        {"id": "test_a[n2]", "outcome": "failed", "node": "n2", "message": "n2: bad"},
-        {"id": "test_a[n1]", "outcome": "passed", "node": "n1", "message": ""},
-        {"id": "test_b[n1]", "outcome": "error", "node": "n1", "message": "n1 unreachable: x"},
+        {"test": "test_a[n2]", "outcome": "failed", "node": "n2", "message": "n2: bad"},
+        {"test": "test_a[n1]", "outcome": "passed", "node": "n1", "message": ""},
+        {"test": "test_b[n1]", "outcome": "error", "node": "n1", "message": "n1 unreachable: x"},
     ]
     text = report.summary("c", ["n1", "n2"], results, 1.0)
     assert "FAIL: 2 of 3 checks" in text
-    assert "| n1 | 1 | 0 | 1 | 0 |" in text
+    assert "| n1 | 1 | 0 | 1 | 0 | 0 |" in text
     assert text.index("n1 unreachable") < text.index("n2: bad")
 
 

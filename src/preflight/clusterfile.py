@@ -3,7 +3,7 @@ validation error reads as one line for the user."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -62,7 +62,10 @@ class NcclSettings(Strict):
     iterations: int = Field(10, ge=1)
     warmup: int = Field(3, ge=0)
     pairwise_bytes: int = Field(4 << 20, ge=4)
-    min_busbw_gbps: float | None = Field(None, gt=0)
+    # a number, or "auto": the reference for the nodes' GPU model and `link` (references.py)
+    min_busbw_gbps: Annotated[float, Field(gt=0)] | Literal["auto"] | None = None
+    link: str | None = Field(None, max_length=100)  # e.g. nvlink, ib-ndr-400g-x8
+    references: str | None = None  # your own reference file (default: the built-in one)
     busbw_tolerance: float = Field(0.1, ge=0, lt=1)
     resolve_all_peers_max: int = Field(256, ge=1)  # above it: the master and 8 neighbours
 
@@ -133,6 +136,13 @@ class ProvisionSettings(Strict):
     fanout: int = Field(4, ge=1, le=256)  # nodes the controller sends the env to itself
 
 
+class ReportSettings(Strict):
+    """reports/: the HTML page, results.json, the run history and accepted failures."""
+
+    waivers: str | None = None  # waivers.yaml, relative to cluster.yaml
+    history: int = Field(20, ge=0, le=1000)  # runs kept in reports/history/ for the diff
+
+
 class ClusterFile(Strict):
 
     cluster: str
@@ -144,6 +154,7 @@ class ClusterFile(Strict):
     ssh: SshSettings = SshSettings()
     jupyter: JupyterSettings = JupyterSettings()
     provision: ProvisionSettings = ProvisionSettings()
+    report: ReportSettings = ReportSettings()
     defaults: Defaults = Defaults()
     nodes: list[NodeEntry] = Field(min_length=1)
 
@@ -174,4 +185,5 @@ def _owner(loc: tuple, data: dict) -> str:
 # top-level key -> the model of its block, for "did you mean" among that block's keys
 SECTION_MODELS: dict[str, type[BaseModel]] = {
     "defaults": Defaults, "nccl": NcclSettings, "sync": SyncSettings, "ssh": SshSettings,
-    "jupyter": JupyterSettings, "nodes": NodeEntry, "provision": ProvisionSettings}
+    "jupyter": JupyterSettings, "nodes": NodeEntry, "provision": ProvisionSettings,
+    "report": ReportSettings}

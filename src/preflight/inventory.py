@@ -29,6 +29,7 @@ from .clusterfile import (
     NcclSettings,
     NodeEntry,
     ProvisionSettings,
+    ReportSettings,
     SshSettings,
     SyncSettings,
     explain,
@@ -79,6 +80,8 @@ class Cluster:
     jupyter: JupyterSettings
     provision: ProvisionSettings
     installer: Path | None  # provision.installer.path, resolved and existing
+    report: ReportSettings
+    waivers: tuple  # waivers.Waiver, read from report.waivers
     ssh_config: Path | None
     known_hosts: Path
     trust_new_host_keys: bool
@@ -130,6 +133,7 @@ def load(path: str | Path) -> Cluster:
         installer=_existing(base, spec.provision.installer.path, doc,
                             ("provision", "installer", "path"), "installer")
         if spec.provision.installer else None,
+        report=spec.report, waivers=_waivers(base, spec.report.waivers, doc),
         ssh_config=_ssh_config(base, d, doc),
         known_hosts=_user_path(base, d.known_hosts),
         trust_new_host_keys=d.trust_new_host_keys, parallelism=d.parallelism,
@@ -209,6 +213,13 @@ def _existing(base: Path, rel: str, doc, loc: tuple, what: str) -> Path:
     if not path.is_file():
         raise UserError(f"{doc.where(loc)}: {what} file '{rel}' not found (looked at {path})")
     return path
+
+
+def _waivers(base: Path, rel: str | None, doc) -> tuple:
+    from . import waivers
+    if rel is None:
+        return ()
+    return waivers.load(_existing(base, rel, doc, ("report", "waivers"), "waivers"))
 
 
 def _source_dir(base: Path, rel: str | None, doc) -> Path | None:

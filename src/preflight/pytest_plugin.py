@@ -8,6 +8,7 @@ pytest 9.2 it does not keep a group on one worker (pytest-xdist#1386).
 from __future__ import annotations
 
 import contextlib
+import datetime
 import re
 import shutil
 import tempfile
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from . import channels, contract, envspec, inventory, lockfile, once, report
+from . import channels, contract, envspec, inventory, lockfile, once, report, waivers
 from . import facts as facts_mod
 from .contract import SectionBroken
 from .errors import UserError
@@ -210,6 +211,17 @@ def allowed_channels(cluster, env_spec) -> set[str]:
 
 
 @pytest.fixture(scope="session")
+def busbw_threshold(cluster, cluster_facts):
+    """The busbw the collective must reach: cluster.yaml's number, or with `auto` the
+    reference for the cluster's GPU model and link (references.py), or none (and why)."""
+    from . import references
+    try:
+        return references.for_cluster(cluster, cluster_facts)
+    except UserError as exc:
+        pytest.fail(f"cannot read the bandwidth references: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
 def env_lock(pytestconfig: pytest.Config):
     """The lock named in cluster.yaml, read; tests that need it skip when there is none."""
     locked = pytestconfig.stash[LOCK]
@@ -269,7 +281,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if isinstance(error, CheckFailed):
         found = error.findings
         item.user_properties += [("expected", clean("; ".join(f.expected for f in found))),
-                                 ("found", clean("; ".join(f.found for f in found)))]
+                                 ("found", clean("; ".join(f.found for f in found))),
+                                 ("hint", clean("; ".join(f.hint for f in found if f.hint)))]
     rep = yield
     if isinstance(error, CheckFailed | SectionBroken | pytest.fail.Exception):
         # the message is the whole report: no traceback, node text made safe (nodetext)
@@ -277,4 +290,28 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     elif rep.skipped and isinstance(rep.longrepr, tuple) and len(rep.longrepr) == 3:
         path, line, reason = rep.longrepr
         rep.longrepr = (path, line, clean(reason))
+    if rep.failed and node is not None:
+        _apply_waiver(item, rep, node.name)
     return rep
+
+
+def _apply_waiver(item: pytest.Item, rep: pytest.TestReport, node: str) -> None:
+    """A failure a live waiver covers becomes a skip that says it is waived (JUnit:
+    skipped, with the reason and expiry); past its date, the failure stands and says so."""
+    cluster = item.config.stash[CLUSTER]
+    if not cluster.waivers:
+        return
+    waiver = waivers.find(cluster.waivers, item.originalname, node, datetime.date.today())
+    if waiver is None:
+        return
+    failure = clean(str(rep.longrepr), MESSAGE_MAX)
+    if waiver.expired(datetime.date.today()):
+        rep.longrepr = f"{failure}\nwaiver {waiver.id} expired on {waiver.expires}: " \
+                       f"{clean(waiver.reason)} (owner {clean(waiver.owner)})"
+        rep.user_properties += [("waiver", waiver.id), ("waiver_state", "expired")]
+        return
+    rep.outcome = "skipped"
+    first = failure.strip().splitlines()[-1] if failure.strip() else ""
+    rep.longrepr = (str(item.path), (item.location[1] or 0) + 1,
+                    f"waived: {clean(waiver.describe())}; the failure: {first}")
+    rep.user_properties += [("waiver", waiver.id), ("waiver_state", "applied")]

@@ -1,4 +1,5 @@
-"""Reports for ops: a readable summary (summary.md) and JUnit grouped by node."""
+"""Reports for ops: results.json, report.html and summary.md at the end of a run, and
+JUnit grouped by node."""
 
 from __future__ import annotations
 
@@ -9,50 +10,85 @@ from pathlib import Path
 
 import pytest
 
-from . import once
+from . import history, htmlreport, once, references
+from . import results as results_mod
 from .checks import collective, cuda
 from .nodetext import clean, fenced, one_line
 
-OUTCOMES = ("passed", "failed", "error", "skipped")
+OUTCOMES = results_mod.OUTCOMES
 
 
 class Collector:
-    """Registered in the controlling process only; sees every report, xdist or not."""
+    """Registered in the controlling process only; sees every report, xdist or not, and
+    writes the run's outputs at the end: results.json (the record), report.html and
+    summary.md (made from it), and the run into reports/history/."""
 
     def __init__(self, config: pytest.Config, cluster, nodes: list) -> None:
         self.config, self.cluster, self.nodes = config, cluster, nodes
-        self.results: list[dict] = []
+        self.by_test: dict[str, dict] = {}
+        self.durations: dict[str, float] = defaultdict(float)
         self.started = time.time()
 
+    @property
+    def results(self) -> list[dict]:
+        return list(self.by_test.values())
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.durations[report.nodeid] += report.duration
         outcome = _outcome(report)
         if outcome is None:
             return
         props = dict(report.user_properties)
-        self.results.append({"id": report.nodeid.split("::")[-1], "outcome": outcome,
-                             "node": props.get("node", "cluster"), "message": _message(report)})
+        if props.get("waiver_state") == "applied":
+            outcome = "waived"
+        self.by_test[report.nodeid] = results_mod.entry(
+            report.nodeid, outcome, props, _message(report), self.durations[report.nodeid])
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         out = Path(self.config.getoption("report_dir"))
+        for nodeid, result in self.by_test.items():  # teardown time comes after the outcome
+            result["duration_s"] = round(self.durations[nodeid], 3)
         try:
-            text = self._summary(out)
+            doc = self._document(out)
+            text = self._summary(doc)
         except Exception as exc:  # a report must never stay stale: say why it is partial
-            text = incomplete(self.cluster.name, f"the summary could not be made "
+            text = incomplete(self.cluster.name, f"the reports could not be made "
                               f"({type(exc).__name__}: {clean(exc, 300)})")
+            doc = None
         write_atomic(out / "summary.md", text)
+        if doc is not None:
+            results_mod.write(doc, out / "results.json")
+            write_atomic(out / "report.html", htmlreport.render(doc))
+            history.record(doc, out / "history", self.cluster.report.history)
 
-    def _summary(self, out: Path) -> str:
+    def _document(self, out: Path) -> dict:
         from .pytest_plugin import FACTS  # the plugin owns the stash key
         gathered = self.config.stash.get(FACTS, {})
-        text = summary(self.cluster.name, [n.name for n in self.nodes], self.results,
-                       time.time() - self.started,
-                       [cuda.one_line(n.name, gathered[n.name]) for n in self.nodes
-                        if n.name in gathered])
-        outcome = once.read(Path(self.config.rootpath) / out, "nccl")
-        if outcome:
-            text += "\n## Collective\n\n" + (collective.busbw_table(outcome) or
+        folder = Path(self.config.rootpath) / out
+        outcome, pairs = once.read(folder, "nccl"), once.read(folder, "nccl-pairwise")
+        threshold = _threshold(self.cluster, gathered) if outcome or pairs else None
+        names = [n.name for n in self.nodes]
+        run = results_mod.run_info(self.cluster, names, self.started, time.time(),
+                                   once.run_id())
+        doc = results_mod.document(
+            run, self.results,
+            node_lines=[clean(cuda.one_line(n, gathered[n])) for n in names if n in gathered],
+            env={"drift": results_mod.env_drift(gathered),
+                 "unchecked": [clean(u) for u in self.cluster.env.unchecked]},
+            collective=results_mod.collective(outcome, pairs, threshold),
+            waivers=waiver_status(self.cluster.waivers, self.results))
+        previous = history.previous(out / "history", run["cluster"])
+        doc["diff"] = history.diff(previous, doc) if previous else None
+        return doc
+
+    def _summary(self, doc: dict) -> str:
+        text = summary(self.cluster.name, doc["run"]["nodes"], doc["results"],
+                       doc["run"]["seconds"], doc["node_lines"])
+        col = doc["collective"]
+        if col and col["sweep"] is not None:
+            text += "\n## Collective\n\n" + (collective.busbw_table(col) or
                                                "no bandwidth measured (the run failed)") + "\n"
-        return text
+        return text + waiver_lines(doc["waivers"]) + diff_lines(doc["diff"])
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter) -> None:
@@ -62,12 +98,51 @@ class Collector:
         terminalreporter.write_line(
             f"cluster-preflight: {verdict} on {len(self.nodes)} nodes in "
             f"{time.time() - self.started:.1f} s, facts gathering included; "
-            f"reports in {self.config.getoption('report_dir')}/")
+            f"reports in {self.config.getoption('report_dir')}/ (report.html)")
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         xml = getattr(config.option, "xmlpath", None)
         if xml and Path(xml).exists():
             group_junit_by_node(Path(xml), self.cluster.name)
+
+
+def _threshold(cluster, gathered: dict) -> dict:
+    from .errors import UserError
+    try:
+        return references.for_cluster(cluster, gathered).as_dict()
+    except UserError as exc:
+        return {"floor_gbps": None, "wanted_gbps": None, "tolerance": None,
+                "source": clean(exc, 300)}
+
+
+def waiver_status(waivers: tuple, results: list[dict]) -> dict:
+    """Which waivers applied, which ran out (the failure stands) and which matched no
+    failure at all (stale: the problem is gone, or the pattern is wrong)."""
+    used = {r["waiver"]["id"]: r["waiver"]["state"] for r in results if r.get("waiver")}
+    return {"applied": [w.as_dict() for w in waivers if used.get(w.id) == "applied"],
+            "expired": [w.as_dict() for w in waivers if used.get(w.id) == "expired"],
+            "stale": [w.as_dict() for w in waivers if w.id not in used]}
+
+
+def waiver_lines(status: dict) -> str:
+    lines = [f"{w['id']}: {w['check']} on {w['nodes']} expired {w['expires']}"
+             for w in status["expired"]]
+    lines += [f"{w['id']}: {w['check']} on {w['nodes']}: stale (matched no failure)"
+              for w in status["stale"]]
+    return "\n## Waivers\n\n" + fenced("\n".join(clean(ln) for ln in lines)) + "\n" \
+        if lines else ""
+
+
+def diff_lines(diff: dict | None) -> str:
+    if not diff:
+        return ""
+    parts = [f"{title}: {', '.join(diff[key]) or 'none'}" for key, title in (
+        ("newly_failing", "newly failing"), ("fixed", "fixed"),
+        ("still_failing", "still failing"), ("nodes_added", "nodes added"),
+        ("nodes_removed", "nodes removed"))]
+    parts += [f"busbw {c['what']}: {c['before']:.4g} -> {c['now']:.4g} GB/s ({c['change']:+.1%})"
+              for c in diff["busbw"]]
+    return "\n## Since the last run\n\n" + fenced("\n".join(clean(p) for p in parts)) + "\n"
 
 
 def _outcome(report: pytest.TestReport) -> str | None:
@@ -84,7 +159,7 @@ def _message(report: pytest.TestReport) -> str:
     if report.passed:
         return ""
     if report.skipped and isinstance(report.longrepr, tuple):
-        return report.longrepr[2]
+        return report.longrepr[2].removeprefix("Skipped: ")
     text = str(report.longrepr).strip()
     lines = [ln for ln in text.splitlines() if ln.strip()]
     return "\n".join(lines[-20:]) if report.when == "call" and report.failed else (
@@ -113,13 +188,13 @@ def summary(cluster: str, nodes: list[str], results: list[dict], seconds: float,
         lines += ["", "## Nodes", "", fenced("\n".join(clean(ln) for ln in node_lines))]
     if bad:
         lines += ["", "## Failures", ""]
-        lines += [fenced("\n".join(f"{r['id']} ({r['outcome']}):\n    "
+        lines += [fenced("\n".join(f"{r['test']} ({r['outcome']}):\n    "
                                    + clean(r["message"]).replace("\n", "\n    ")
                                    for r in bad))]
     skipped = [r for r in results if r["outcome"] == "skipped"]
     if skipped:
         lines += ["", "## Skipped", "",
-                  fenced("\n".join(f"{r['id']}: {one_line(r['message'])}" for r in skipped))]
+                  fenced("\n".join(f"{r['test']}: {one_line(r['message'])}" for r in skipped))]
     return "\n".join(lines) + "\n"
 
 

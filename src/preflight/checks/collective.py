@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ..findings import Finding
-from ..inventory import Cluster, Node
+from ..inventory import Node
+from ..references import Threshold
 
 
 def skip_if_blocked(node: Node, outcome: dict) -> None:
@@ -33,19 +34,26 @@ def node_result(node: Node, outcome: dict) -> list[Finding]:
     return found
 
 
-def busbw(node: Node, outcome: dict, cluster: Cluster) -> list[Finding]:
-    """The largest message's bus bandwidth against cluster.yaml's min_busbw_gbps."""
-    floor = cluster.nccl.min_busbw_gbps
+def largest_busbw(node: Node, outcome: dict) -> tuple[int, float] | None:
+    """(bytes, the slowest rank's busbw) at the largest message this node measured."""
     mine = outcome["nodes"].get(node.name, {})
     sweeps = [r["sweep"] for r in mine.get("ranks", ()) if r.get("sweep")]
-    if floor is None or not sweeps:
+    if not sweeps:
+        return None
+    return sweeps[0][-1]["bytes"], min(s[-1]["busbw_gbps"] for s in sweeps)
+
+
+def busbw(node: Node, outcome: dict, wanted: Threshold) -> list[Finding]:
+    """The largest message's bus bandwidth against the threshold (cluster.yaml's number
+    or the reference for the cluster's GPUs and link)."""
+    measured = largest_busbw(node, outcome)
+    if wanted.floor_gbps is None or measured is None:
         return []
-    worst = min(s[-1]["busbw_gbps"] for s in sweeps)
-    limit = floor * (1 - cluster.nccl.busbw_tolerance)
-    if worst >= limit:
+    size, worst = measured
+    if worst >= wanted.floor_gbps:
         return []
-    return [Finding(node.name, "bus bandwidth", f">= {floor} GB/s (tolerance "
-                    f"{cluster.nccl.busbw_tolerance:.0%}) at {sweeps[0][-1]['bytes']} bytes",
+    return [Finding(node.name, "bus bandwidth", f">= {wanted.wanted_gbps} GB/s (tolerance "
+                    f"{wanted.tolerance:.0%}; {wanted.source}) at {size} bytes",
                     f"{worst:.3f} GB/s")]
 
 

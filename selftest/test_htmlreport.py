@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-from pathlib import Path
 
 import pytest
 
@@ -26,7 +25,8 @@ def test_folds_healthy_nodes_and_puts_failing_ones_first():
     assert [name for kind, name in rows if kind == "bad"] == bad
     assert rows[0][0] == "bad"  # failures first
     folded = [name for kind, name in rows if kind == "folded"]
-    assert len(folded) == 1 and folded[0].startswith("worker-[")
+    assert len(folded) == 1
+    assert folded[0].startswith("worker-[")
     assert "114 nodes: 9 passed, 1 skipped" in page
     for anchor in re.findall(r'<a href="#(r\d+)">', page):  # every cell opens its finding
         assert f'id="{anchor}"' in page
@@ -99,7 +99,8 @@ def test_64_node_report_in_headless_chromium(tmp_path):
     assert '<tr class="folded"><th>node-[1-6,8-64]</th>' in dom
     assert re.search(r'<table id="drift-table"><tbody><tr><th>nccl</th><td>2\.23\.4\.1 [^<]*'
                      r'<br><span class="muted">node-\[1-6,8-64\]</span></td><td>2\.21\.5\.1', dom)
-    assert '<svg id="busbw-chart"' in dom and 'id="busbw-floor"' in dom
+    assert '<svg id="busbw-chart"' in dom
+    assert 'id="busbw-floor"' in dom
     assert '<svg id="pair-heatmap"' in dom
     assert "test_env_same_on_every_node[node-7]" in dom.split('id="diff-newly_failing"')[1][:300]
     browser.screenshot(page, REPO / "reports" / "report-64-nodes.png", tmp_path / "profile")

@@ -43,7 +43,8 @@ def test_diff_and_waivers_end_to_end(sim, tmp_path):
     sim.fault("pip-copy", "node-2")
     second = run_suites(plain, tmp_path, "-m", "env", "-n", "2")
     assert second.rc == 1
-    assert bad(second) and all(c.endswith("[node-2]") for c in bad(second))
+    assert bad(second)
+    assert all(c.endswith("[node-2]") for c in bad(second))
     diff = results(tmp_path)["diff"]
     assert diff["newly_failing"] == bad(second)
     assert (diff["fixed"], diff["still_failing"]) == ([], [])

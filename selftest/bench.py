@@ -20,7 +20,7 @@ from pathlib import Path
 from simcluster import cluster, layout
 
 from preflight import facts, inventory
-from selftest import bench_env, bench_nccl
+from selftest import bench_env, bench_nccl, bench_report
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "reports" / "bench"
@@ -170,6 +170,7 @@ def main() -> None:
     finally:
         cluster.down()
     harness["replay"] = [replay_fleet(n) for n in (200, 2000)]
+    harness["report"] = bench_report.measure()
     for name, data in (("testbed", testbed), ("harness", harness)):
         (OUT / f"{name}.json").write_text(json.dumps(data, indent=2))
         print(json.dumps(data, indent=2))

@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import facts, inventory, lockfile
+from . import facts, inventory, lockfile, progress
 from .errors import UserError
 
 
@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     prov.add_argument("--role", choices=["master", "worker"])
     prov.add_argument("--no-check", action="store_true", help="do not run the checks after")
     args = parser.parse_args(argv)
+    progress.use_terminal()  # on /dev/tty: stdout (facts' JSON) stays clean
     try:
         cluster = inventory.load(args.cluster)
         return {"lock": _lock, "facts": _facts, "provision": _provision}[args.verb](cluster, args)

@@ -108,7 +108,7 @@ def _parse(done: transport.Result) -> tuple[dict, str | None]:
 def gather(cluster: Cluster, nodes: list[Node], runtime: bool = True) -> dict[str, dict]:
     """Facts of every node, probed in parallel (cluster.yaml's parallelism bounds it)."""
     return transport.fan_out(nodes, lambda n: gather_node(cluster, n, runtime),
-                             cluster.parallelism)
+                             cluster.parallelism, label="facts")
 
 
 def save(facts: dict[str, dict], path: Path, redact: bool = True) -> None:

@@ -34,7 +34,8 @@ td.p{background:#c8e6c9}td.f{background:#ef9a9a}td.e{background:#ffcc80}
 td.s{background:#eceff1;color:#78909c}td.w{background:#e1bee7}
 td a{color:inherit;text-decoration:none}th.fold{font-weight:400;color:#2e7d32}
 section{content-visibility:auto;contain-intrinsic-size:auto 40em}
-details.finding{content-visibility:auto;contain-intrinsic-size:auto 1.6em;border-left:4px solid #c62828;margin:.3em 0;padding:.2em .6em;background:#fafafa}
+details.finding{content-visibility:auto;contain-intrinsic-size:auto 1.6em}
+details.finding{border-left:4px solid #c62828;margin:.3em 0;padding:.2em .6em;background:#fafafa}
 details.error{border-color:#ef6c00}details.waived{border-color:#8e24aa}
 details.finding:target{outline:2px solid #1565c0}
 pre{white-space:pre-wrap;word-break:break-word;margin:.3em 0;font-size:12px}

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from . import remote, transport
 from .inventory import Cluster, Node
+from .progress import Progress
 
 MARK = "PREFLIGHT_RESULT "
 KILL_AFTER_S = 10  # torchrun needs a moment to pass SIGTERM on to its workers
@@ -81,8 +82,10 @@ def run(cluster: Cluster, plan: Plan) -> dict:
         return transport.with_connection(cluster, plan.nodes[rank], part,
                                          lambda why: {"reach": why})
 
-    with ThreadPoolExecutor(len(plan.nodes)) as pool:
-        raw = list(pool.map(one, range(len(plan.nodes))))
+    with Progress(f"collective ({len(plan.nodes)} nodes)", len(plan.nodes)) as shown, \
+            ThreadPoolExecutor(len(plan.nodes)) as pool:
+        raw = list(pool.map(lambda r: shown.track(plan.nodes[r].name, one, r),
+                            range(len(plan.nodes))))
     # the connection that ran a node's part cleaned it; only nodes lost on the way get
     # a new one
     lost = [rank for rank, got in enumerate(raw) if "cleanup" not in got]

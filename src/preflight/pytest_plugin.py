@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from . import channels, contract, envspec, inventory, lockfile, once, report, waivers
+from . import channels, contract, envspec, inventory, lockfile, once, progress, report, waivers
 from . import facts as facts_mod
 from .contract import SectionBroken
 from .errors import UserError
@@ -88,6 +88,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if config.option.collectonly:
         return
+    progress.use_terminal()  # capture is suspended here: stderr is what the user sees
     collector = report.Collector(config, cluster, nodes)  # its clock includes the gathering
     _mark_incomplete(config, "the run started and has not finished (or was stopped)")
     try:

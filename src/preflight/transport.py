@@ -23,6 +23,7 @@ import paramiko
 
 from . import hostkeys, sshconfig
 from .inventory import Cluster, Node
+from .progress import Progress
 
 T = TypeVar("T")
 GRACE_S = 3.0  # after the remote `timeout` should have fired, stop waiting for it
@@ -247,7 +248,10 @@ def with_connection(cluster: Cluster, node: Node, work: Callable[[Connection], T
         conn.close()
 
 
-def fan_out(nodes: list[Node], work, parallelism: int) -> dict[str, object]:
-    """work(node) for every node on a bounded pool; results keyed by node name, in order."""
-    with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(nodes)))) as pool:
-        return dict(zip([n.name for n in nodes], pool.map(work, nodes), strict=True))
+def fan_out(nodes: list[Node], work, parallelism: int, label: str = "") -> dict[str, object]:
+    """work(node) for every node on a bounded pool; results keyed by node name, in order.
+    With a label, progress is shown on a terminal (progress.py)."""
+    with Progress(label, len(nodes) if label else 0) as shown, \
+            ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(nodes)))) as pool:
+        return dict(zip([n.name for n in nodes],
+                        pool.map(lambda n: shown.track(n.name, work, n), nodes), strict=True))

@@ -80,6 +80,8 @@ def demo(session: nox.Session) -> None:
 def _show_summary(session: nox.Session) -> None:
     with open(f"{REPORTS}/summary.md") as summary:
         session.log("reports/summary.md:\n" + summary.read())
+    session.log(f"the same run for ops, in one file: {REPORTS}/report.html (open it in a "
+                "browser; it shows what changed since the previous run)")
 
 
 @nox.session

@@ -85,7 +85,7 @@ class Collector:
         text = summary(self.cluster.name, doc["run"]["nodes"], doc["results"],
                        doc["run"]["seconds"], doc["node_lines"])
         col = doc["collective"]
-        if col and col["sweep"] is not None:
+        if col and col["world"] is not None:
             text += "\n## Collective\n\n" + (collective.busbw_table(col) or
                                                "no bandwidth measured (the run failed)") + "\n"
         return text + waiver_lines(doc["waivers"]) + diff_lines(doc["diff"])

@@ -1,0 +1,48 @@
+"""results.json's parts: env drift from facts, the busbw part of the diff, the waiver
+status, and the document's schema markers."""
+
+from __future__ import annotations
+
+from preflight import history, report, results
+from selftest import recorded, synthetic
+
+
+def test_drift_lists_only_differing_packages_with_folded_nodes():
+    fleet = recorded.fleet([f"node-{i}" for i in range(1, 6)])
+    nccl = next(r for r in fleet["node-3"]["env"]["conda"] if r["name"] == "nccl")
+    nccl["version"] = "2.21.5.1"
+    fleet["node-5"]["env"]["conda"] = [r for r in fleet["node-5"]["env"]["conda"]
+                                       if r["name"] != "numpy"]
+    fleet["node-4"]["reach"] = {"ok": False, "reason": "unreachable"}  # not in any vote
+    rows = {row["package"]: row["variants"] for row in results.env_drift(fleet)}
+    assert set(rows) == {"nccl", "numpy"}
+    assert [v["nodes"] for v in rows["nccl"]] == ["node-[1-2,5]", "node-3"]
+    assert rows["numpy"][-1] == {"value": "absent", "nodes": "node-5"}
+
+
+def test_busbw_changes_beyond_five_percent_only():
+    before = synthetic.document(2, checks=1)
+    now = synthetic.document(2, checks=1)
+    for doc, speeds in ((before, (10.0, 10.0)), (now, (10.4, 8.0))):
+        for result, speed in zip(doc["results"], speeds, strict=True):
+            result["value"] = speed
+    changes = history.busbw_changes(before, now)
+    assert [(c["what"], c["change"]) for c in changes] == [("worker-2", -0.2)]
+
+
+def test_waiver_status_applied_expired_stale(tmp_path):
+    from selftest.test_waivers import GOOD, load
+    found = load(tmp_path, GOOD)
+    rows = [{"waiver": {"id": found[0].id, "state": "applied"}}, {"waiver": None}]
+    status = report.waiver_status(found, rows)
+    assert [w["owner"] for w in status["applied"]] == ["alice"]
+    assert [w["owner"] for w in status["stale"]] == ["bob"]
+    assert status["expired"] == []
+
+
+def test_document_is_readable_and_counts_outcomes():
+    doc = synthetic.document(10, checks=3, bad_share=0.2)
+    assert results.readable(doc)
+    assert doc["run"]["verdict"] == "FAIL"
+    assert sum(doc["run"]["counts"].values()) == 30
+    assert not results.readable({**doc, "version": 2})

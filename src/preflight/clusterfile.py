@@ -136,6 +136,23 @@ class ProvisionSettings(Strict):
     fanout: int = Field(4, ge=1, le=256)  # nodes the controller sends the env to itself
 
 
+class SlurmSettings(Strict):
+    """`launcher: slurm`: the probe and the cluster-wide steps as Slurm job steps inside
+    one allocation held for the run; Slurm commands run on `login` (over SSH, like a node)
+    or, without it, on this machine."""
+
+    login: str | None = None  # a host (ssh_config alias or address) with srun/scontrol
+    partition: str | None = None
+    account: str | None = None
+    reservation: str | None = None
+    time_limit: str = Field("30", pattern=r"^[0-9:-]{1,16}$")  # salloc --time: 30 minutes
+    alloc_wait: float = Field(60, gt=0, le=3600)  # seconds salloc may wait for the nodes
+    step_timeout: float = Field(300, gt=0, le=86400)  # one srun step, then it is cancelled
+    salloc_options: list[str] = []  # passed to salloc as given, e.g. ["--exclusive"]
+    srun_options: list[str] = []
+    drain_prefix: str = Field("preflight:", min_length=1, max_length=40)
+
+
 class ReportSettings(Strict):
     """reports/: the HTML page, results.json, the run history and accepted failures."""
 
@@ -155,6 +172,8 @@ class ClusterFile(Strict):
     jupyter: JupyterSettings = JupyterSettings()
     provision: ProvisionSettings = ProvisionSettings()
     report: ReportSettings = ReportSettings()
+    launcher: Literal["ssh", "slurm"] = "ssh"
+    slurm: SlurmSettings = SlurmSettings()
     defaults: Defaults = Defaults()
     nodes: list[NodeEntry] = Field(min_length=1)
 
@@ -186,4 +205,4 @@ def _owner(loc: tuple, data: dict) -> str:
 SECTION_MODELS: dict[str, type[BaseModel]] = {
     "defaults": Defaults, "nccl": NcclSettings, "sync": SyncSettings, "ssh": SshSettings,
     "jupyter": JupyterSettings, "nodes": NodeEntry, "provision": ProvisionSettings,
-    "report": ReportSettings}
+    "report": ReportSettings, "slurm": SlurmSettings}

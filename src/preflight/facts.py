@@ -36,14 +36,21 @@ def probe_script(node: Node, *, runtime: bool = True, peers: list[str] = (),
                  jupyter: bool = False) -> str:
     """The probe with its arguments; runtime=False skips the env-Python run (torch import);
     peers are the node names this node must resolve."""
-    args = {"miniconda": node.miniconda, "env_name": node.env_name, "peers": list(peers),
+    args = probe_args(node, runtime=runtime, peers=peers, sync=sync, ssh=ssh, jupyter=jupyter)
+    # JSON is not Python (null, true): decode it on the node rather than paste it as code.
+    return f"ARGS = __import__('json').loads({json.dumps(args)!r})\n" + remote.probe_source()
+
+
+def probe_args(node: Node, *, runtime: bool = True, peers: list[str] = (),
+               sync: dict | None = None, ssh: dict | None = None,
+               jupyter: bool = False) -> dict:
+    """The probe's ARGS for one node (the Slurm launcher sends them in one bundle)."""
+    return {"miniconda": node.miniconda, "env_name": node.env_name, "peers": list(peers),
             "jupyter": jupyter,
             "sync": sync, "ssh": ssh,
             "env_prefix": node.env_prefix, "workspace": node.workspace,
             "runtime_script": remote.source("runtime.py") if runtime else None,
             "runtime_timeout": max(10.0, node.command_timeout * 0.75)}
-    # JSON is not Python (null, true): decode it on the node rather than paste it as code.
-    return f"ARGS = __import__('json').loads({json.dumps(args)!r})\n" + remote.probe_source()
 
 
 def peers_of(cluster: Cluster, node: Node) -> list[str]:
@@ -106,7 +113,11 @@ def _parse(done: transport.Result) -> tuple[dict, str | None]:
 
 
 def gather(cluster: Cluster, nodes: list[Node], runtime: bool = True) -> dict[str, dict]:
-    """Facts of every node, probed in parallel (cluster.yaml's parallelism bounds it)."""
+    """Facts of every node, probed in parallel (cluster.yaml's parallelism bounds it), or
+    with `launcher: slurm` as one job step on all of them (slurm/probe.py)."""
+    if cluster.launcher == "slurm":
+        from .slurm import probe
+        return probe.gather(cluster, nodes, runtime)
     return transport.fan_out(nodes, lambda n: gather_node(cluster, n, runtime),
                              cluster.parallelism, label="facts")
 

@@ -64,7 +64,7 @@ def render(doc: dict) -> str:
     body = [_header(doc), _diff(doc.get("diff")), _findings(bad, anchors),
             _matrix(doc["run"]["nodes"], results, anchors), _drift(doc.get("env") or {}),
             _collective(doc.get("collective")), _skipped(results),
-            _waivers(waived, doc.get("waivers") or {}, anchors)]
+            _waivers(waived, doc.get("waivers") or {}, anchors), _slurm(doc.get("slurm"))]
     title = f"cluster-preflight: {doc['run']['cluster']}: {doc['run']['verdict']}"
     return ("<!doctype html><html lang=en><head><meta charset=utf-8>"
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
@@ -244,3 +244,15 @@ def _waivers(waived: list[dict], waivers: dict, anchors: dict) -> str:
             f'<h3>Expired waivers</h3><ul id="waivers-expired">{expired or "<li>none</li>"}</ul>'
             f'<h3>Stale waivers</h3><ul id="waivers-stale">{stale or "<li>none</li>"}</ul>'
             "</section>")
+
+
+def _slurm(actions: dict | None) -> str:
+    if not actions:
+        return ""
+    from .slurm import drain
+    items = "".join(f"<li>{escape(line)}</li>" for line in drain.lines(actions)) or \
+        "<li>nothing to drain or resume</li>"
+    note = "dry run: nothing was changed (--drain-failed, --resume-fixed)" \
+        if actions["dry_run"] else "carried out"
+    return (f'<section id="slurm"><h2>Slurm drain and resume</h2><p class="muted">{note}</p>'
+            f'<ul id="slurm-actions">{items}</ul></section>')

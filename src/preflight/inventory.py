@@ -30,6 +30,7 @@ from .clusterfile import (
     NodeEntry,
     ProvisionSettings,
     ReportSettings,
+    SlurmSettings,
     SshSettings,
     SyncSettings,
     explain,
@@ -82,6 +83,9 @@ class Cluster:
     installer: Path | None  # provision.installer.path, resolved and existing
     report: ReportSettings
     waivers: tuple  # waivers.Waiver, read from report.waivers
+    launcher: str  # ssh | slurm
+    slurm: SlurmSettings
+    login: Node | None  # where Slurm commands run (slurm.login, resolved like a node)
     ssh_config: Path | None
     known_hosts: Path
     trust_new_host_keys: bool
@@ -134,6 +138,9 @@ def load(path: str | Path) -> Cluster:
                             ("provision", "installer", "path"), "installer")
         if spec.provision.installer else None,
         report=spec.report, waivers=_waivers(base, spec.report.waivers, doc),
+        launcher=spec.launcher, slurm=spec.slurm,
+        login=_resolve(spec.slurm.login, NodeEntry(name=spec.slurm.login), d, env.name)
+        if spec.slurm.login else None,
         ssh_config=_ssh_config(base, d, doc),
         known_hosts=_user_path(base, d.known_hosts),
         trust_new_host_keys=d.trust_new_host_keys, parallelism=d.parallelism,

@@ -59,6 +59,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="use facts from this JSON file instead of probing the nodes")
     group.addoption("--pairwise", action="store_true",
                     help="also run the collective between pairs of nodes to name a slow one")
+    group.addoption("--drain-failed", action="store_true",
+                    help="Slurm: drain every node that failed a check (reason prefixed "
+                         "with slurm.drain_prefix); without it the report lists what would be")
+    group.addoption("--resume-fixed", action="store_true",
+                    help="Slurm: resume nodes this harness drained that now pass (never a "
+                         "node drained by anyone else)")
     group.addoption("--report-dir", default="reports",
                     help="where facts.json and summary.md go (default: reports)")
 

@@ -77,9 +77,19 @@ class Collector:
                  "unchecked": [clean(u) for u in self.cluster.env.unchecked]},
             collective=results_mod.collective(outcome, pairs, threshold),
             waivers=waiver_status(self.cluster.waivers, self.results))
+        doc["slurm"] = self._slurm(doc["results"])
         previous = history.previous(out / "history", run["cluster"])
         doc["diff"] = history.diff(previous, doc) if previous else None
         return doc
+
+    def _slurm(self, results: list[dict]) -> dict | None:
+        """Drain/resume (or the dry-run plan) when Slurm is in play."""
+        drain_flag = self.config.getoption("drain_failed")
+        resume_flag = self.config.getoption("resume_fixed")
+        if self.cluster.launcher != "slurm" and not (drain_flag or resume_flag):
+            return None
+        from .slurm import drain
+        return drain.act(self.cluster, results, drain=drain_flag, resume=resume_flag)
 
     def _summary(self, doc: dict) -> str:
         text = summary(self.cluster.name, doc["run"]["nodes"], doc["results"],
@@ -88,7 +98,8 @@ class Collector:
         if col and col["world"] is not None:
             text += "\n## Collective\n\n" + (collective.busbw_table(col) or
                                                "no bandwidth measured (the run failed)") + "\n"
-        return text + waiver_lines(doc["waivers"]) + diff_lines(doc["diff"])
+        return text + waiver_lines(doc["waivers"]) + diff_lines(doc["diff"]) + \
+            slurm_lines(doc["slurm"])
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter) -> None:
@@ -131,6 +142,16 @@ def waiver_lines(status: dict) -> str:
               for w in status["stale"]]
     return "\n## Waivers\n\n" + fenced("\n".join(clean(ln) for ln in lines)) + "\n" \
         if lines else ""
+
+
+def slurm_lines(actions: dict | None) -> str:
+    if actions is None:
+        return ""
+    from .slurm import drain
+    shown = drain.lines(actions) or ["nothing to drain or resume"]
+    title = "Slurm (dry run: --drain-failed / --resume-fixed act)" if actions["dry_run"] \
+        else "Slurm"
+    return f"\n## {title}\n\n" + fenced("\n".join(clean(x) for x in shown)) + "\n"
 
 
 def diff_lines(diff: dict | None) -> str:

@@ -111,6 +111,18 @@ class Connection:
         chan.close()
         return Result(command, rc, out, err, seconds, timed_out=not finished or rc == 124)
 
+    def start(self, command: str, limit: float) -> paramiko.Channel:
+        """Start command and leave it running (under `timeout`, so never past limit): the
+        caller reads the channel and ends it by closing its stdin or the channel."""
+        self.executions += 1
+        remote = f"timeout -k 2 {max(1, math.ceil(limit))} sh -c {shlex.quote(command)}"
+        try:
+            chan = self.client.get_transport().open_session(timeout=self.target.connect_timeout)
+            chan.exec_command(remote)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise Unreachable(f"connection lost starting a command: {exc}") from None
+        return chan
+
     def _send(self, chan: paramiko.Channel, stdin) -> None:
         if stdin is None:
             return

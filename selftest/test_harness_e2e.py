@@ -121,10 +121,7 @@ def test_node_behind_proxyjump_bastion(up, tmp_path):
     path = variant(up, tmp_path, defaults={"connect_timeout": 3}, nodes=nodes)
     run = run_suites(path, tmp_path)
     assert run.rc == 0, run.output[-2000:]
-    assert run.outcomes("node-4") == {"passed", "skipped"}
-    skipped = [c for c, o in run.cases.items() if o == "skipped" and c.endswith("[node-4]")]
-    assert skipped == ["test_nccl_busbw_above_floor[node-4]"]  # no threshold: recorded only
-    assert "not judged: no min_busbw_gbps in cluster.yaml" in run.messages[skipped[0]]
+    assert run.outcomes("node-4") == {"passed"}
     direct = variant(up, tmp_path, "direct.yaml", defaults={"connect_timeout": 3},
                      nodes=[{"name": "node-4"}])
     assert run_suites(direct, tmp_path).outcomes("node-4") == {"error"}

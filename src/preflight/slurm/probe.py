@@ -12,7 +12,7 @@ import shlex
 import time
 import uuid
 
-from .. import facts, remote
+from .. import facts, remote, transport
 from ..inventory import Cluster, Node
 from ..nodetext import clean
 from .alloc import Allocation, SlurmError, node_states
@@ -91,17 +91,26 @@ def gather(cluster: Cluster, nodes: list[Node], runtime: bool = True) -> dict[st
     out: dict[str, dict] = {}
     with LoginShell(cluster) as login:
         states = node_states(login, [n.name for n in nodes])
-        usable = []
+        usable, ours = [], []
         for node in nodes:
             state = states.get(node.name)
             why = "unknown to Slurm (sinfo does not list it)" if state is None else \
                 state.unusable
-            if why:
+            if state is not None and why and state.reason.startswith(
+                    cluster.slurm.drain_prefix):
+                ours.append(node)  # drained by us: still checked (over SSH), to resume it
+            elif why:
                 out[node.name] = _unreached(why, started)
             else:
                 usable.append(node)
         if usable:
             out.update(_probe(cluster, login, usable, runtime, started))
+    if ours:
+        over_ssh = transport.fan_out(ours, lambda n: facts.gather_node(cluster, n, runtime),
+                                     cluster.parallelism)
+        for name, found in over_ssh.items():
+            found["reach"]["launcher"] = f"ssh (Slurm: {states[name].state}, drained by us)"
+        out.update(over_ssh)
     return {n.name: out[n.name] for n in nodes}
 
 

@@ -1,0 +1,117 @@
+"""The Slurm launcher on the test bed's real Slurm (`simcluster up --slurm`): the same
+results as over SSH, faults caught and named (a node without slurmd is an error, not a
+hang), drain and resume touch only our own, and a killed run leaves no allocation."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from simcluster import cluster as simcluster
+from simcluster import layout, slurm
+
+from selftest.suites import REPO, run_suites
+from selftest.test_env_e2e import failing
+
+pytestmark = [pytest.mark.simcluster, pytest.mark.slow]
+SLURM_YAML = layout.RUN / "cluster-slurm.yaml"
+PER_NODE = ("-m", "not slow", "-n", "2")
+
+
+@pytest.fixture
+def bed(sim):
+    sim.ensure(4, slurm=True)
+    return sim
+
+
+def head() -> int:
+    return simcluster.load()["head"]["anchor"]
+
+
+def test_same_results_through_slurm_as_through_ssh(bed, tmp_path):
+    over_ssh = run_suites(bed.cluster_yaml, tmp_path / "ssh", "-m", "not nccl", "-n", "2")
+    over_slurm = run_suites(SLURM_YAML, tmp_path / "slurm", "-m", "not nccl", "-n", "2")
+    assert over_ssh.rc == 0, over_ssh.output[-2000:]
+    assert over_slurm.rc == 0, over_slurm.output[-2000:]
+    assert over_slurm.cases == over_ssh.cases
+    reach = {n: f["reach"] for n, f in
+             json.loads((tmp_path / "slurm" / "facts.json").read_text()).items()}
+    assert all(r["launcher"].startswith("slurm job ") for r in reach.values())
+    assert slurm.jobs(head()) == []  # the allocation went with the run
+
+
+def test_faults_named_and_a_node_without_slurmd_is_an_error(bed, tmp_path):
+    bed.fault("conda-version", "node-3", "nccl", "2.21.5.1")
+    bed.fault("pip-copy", "node-2")
+    bed.fault("slurmd-stop", "node-4")
+    run = run_suites(SLURM_YAML, tmp_path, *PER_NODE)
+    assert run.rc == 1
+    bad = failing(run)
+    assert set(bad) == {"node-2", "node-3", "node-4"}
+    assert "test_env_same_on_every_node" in bad["node-3"]
+    assert "test_env_no_pip_copy_of_conda_package" in bad["node-2"]
+    message = run.messages["test_miniconda_prefix_exists[node-4]"]
+    assert "node-4" in message
+    assert "Slurm" in message
+    assert run.seconds < 120
+    assert slurm.jobs(head()) == []
+
+
+def test_drain_failed_and_resume_fixed_touch_only_our_own(bed, tmp_path):
+    anchor = head()
+    slurm.scontrol(anchor, "update", "nodename=node-4", "state=drain", "reason=hand: fan swap")
+    try:
+        bed.fault("conda-version", "node-3", "nccl", "2.21.5.1")
+        dry = run_suites(SLURM_YAML, tmp_path / "dry", "-m", "env", "-n", "2")
+        assert dry.rc == 1
+        assert "would drain node-3: preflight: test_env_same_on_every_node" in \
+            (tmp_path / "dry" / "summary.md").read_text()
+        assert slurm.node_info(anchor)["node-3"][0] == "idle"  # a dry run changes nothing
+        run_suites(SLURM_YAML, tmp_path / "drain", "-m", "env", "-n", "2", "--drain-failed")
+        info = slurm.node_info(anchor)
+        assert info["node-3"][0].startswith("drain")
+        assert info["node-3"][1].startswith("preflight: test_env_same_on_every_node: ")
+        assert info["node-4"] == ("drained", "hand: fan swap")
+        assert (info["node-1"][0], info["node-2"][0]) == ("idle", "idle")
+        bed.heal_all()
+        # Slurm runs nothing on a drained node: ours are probed over SSH instead
+        healed = run_suites(SLURM_YAML, tmp_path / "resume", "-m", "env", "-n", "2",
+                            "--resume-fixed")
+        assert set(failing(healed)) == {"node-4"}  # drained by hand: Slurm says so
+        assert "Slurm reports node-4 as drained (hand: fan swap)" in \
+            healed.messages["test_env_pins_hold[node-4]"]
+        info = slurm.node_info(anchor)
+        assert info["node-3"][0] == "idle"
+        assert info["node-4"] == ("drained", "hand: fan swap")  # not ours: left alone
+        summary = (tmp_path / "resume" / "summary.md").read_text()
+        assert "resumed node-3 (was: preflight: test_env_same_on_every_node" in summary
+        assert "left alone node-4: already drained" in summary
+    finally:
+        slurm.scontrol(anchor, "update", "nodename=node-4", "state=resume")
+
+
+def test_a_killed_run_leaves_no_allocation(bed, tmp_path):
+    argv = [sys.executable, "-m", "pytest", "tests", "--rootdir", str(REPO), "-q",
+            "-p", "no:cacheprovider", f"--cluster={SLURM_YAML}", f"--report-dir={tmp_path}",
+            "-m", "env"]
+    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    anchor = head()
+    deadline = time.monotonic() + 30
+    while not slurm.jobs(anchor) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert slurm.jobs(anchor), "the run never got its allocation"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed = time.monotonic()
+    while slurm.jobs(anchor) and time.monotonic() - killed < slurm.INACTIVE_LIMIT_S + 30:
+        time.sleep(0.2)
+    assert slurm.jobs(anchor) == []
+    gone = time.monotonic() - killed
+    assert gone < slurm.INACTIVE_LIMIT_S + 30
+    assert slurm.leftover_processes(simcluster.load()) == {
+        n: [] for n in simcluster.load()["nodes"]}

@@ -69,12 +69,13 @@ def diff(prev: dict, cur: dict) -> dict:
     bad_now = [t for t, o in now.items() if o in results.BAD]
     keys = ("id", "finished", "verdict", "commit")
     return {"previous": {k: prev["run"].get(k) for k in keys},
-            "newly_failing": [t for t in bad_now if before.get(t) not in results.BAD],
-           "still_failing": [t for t in bad_now if before.get(t) in results.BAD],
-           "fixed": [t for t, o in now.items() if o == "passed" and before.get(t) in results.BAD],
-           "nodes_added": sorted(set(cur["run"]["nodes"]) - set(prev["run"]["nodes"])),
-           "nodes_removed": sorted(set(prev["run"]["nodes"]) - set(cur["run"]["nodes"])),
-           "busbw": busbw_changes(prev, cur)}
+            "newly_failing": sorted(t for t in bad_now if before.get(t) not in results.BAD),
+            "still_failing": sorted(t for t in bad_now if before.get(t) in results.BAD),
+            "fixed": sorted(t for t, o in now.items()
+                            if o == "passed" and before.get(t) in results.BAD),
+            "nodes_added": sorted(set(cur["run"]["nodes"]) - set(prev["run"]["nodes"])),
+            "nodes_removed": sorted(set(prev["run"]["nodes"]) - set(cur["run"]["nodes"])),
+            "busbw": busbw_changes(prev, cur)}
 
 
 def busbw_changes(prev: dict, cur: dict) -> list[dict]:

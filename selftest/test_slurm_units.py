@@ -10,18 +10,29 @@ import pytest
 from preflight.slurm import alloc, drain, probe
 
 
-def test_step_output_is_split_by_task_and_tagged_by_node():
-    doc = {"probe_version": 1, "node": {"hostname": "node-2"}}
-    out = "\n".join([f"0: {probe.TAG}node-1", "0: {not json", f" 1: {probe.TAG}node-2",
-                     f" 1: {json.dumps(doc)}", "2: stray line", f"0: {json.dumps({'a': 1})}"])
-    assert probe.parse(out) == {"node-1": {"a": 1}, "node-2": doc}
+def lines(node: str, doc: dict, size: int = 7) -> list[str]:
+    text = json.dumps(doc)
+    parts = [text[i:i + size] for i in range(0, len(text), size)]
+    return [f"{probe.TAG} {node} {i}/{len(parts)} {p}" for i, p in enumerate(parts, 1)]
+
+
+def test_numbered_lines_reassemble_per_node_in_any_order():
+    one, two = {"node": {"hostname": "node-1"}, "x": " a b "}, {"node": {"hostname": "n2"}}
+    mixed = [x for pair in zip(lines("node-1", one), lines("node-2", two) + [""] * 20,
+                               strict=False) for x in pair]
+    mixed.insert(3, "srun: warning: something unrelated")
+    mixed.insert(5, "2: " + lines("node-3", {"a": 1})[0])  # --label output is read too
+    docs = probe.parse("\n".join(reversed(mixed)))
+    assert docs == {"node-1": one, "node-2": two}  # node-3 incomplete: left out
 
 
 def test_a_retried_python_leaves_the_last_document():
-    first, second = {"try": 1}, {"try": 2}
-    out = "\n".join([f"0: {probe.TAG}n1", f"0: {json.dumps(first)}", f"0: {probe.TAG}n1",
-                     f"0: {json.dumps(second)}"])
-    assert probe.parse(out) == {"n1": second}
+    out = lines("n1", {"try": 1}, size=4) + lines("n1", {"try": 2}, size=5)
+    assert probe.parse("\n".join(out)) == {"n1": {"try": 2}}
+
+
+def test_the_dispatcher_is_valid_python():
+    compile(probe.DISPATCH, "<dispatch>", "exec")
 
 
 @pytest.mark.parametrize(("state", "why"), [

@@ -100,9 +100,9 @@ class Allocation:
             self.login.run(f"scancel {self.job}", 30)
 
     def step(self, names: list[str], command: str, timeout: float):
-        """One task per node on `names` (a subset of the allocation), output labelled."""
+        """One task per node on `names` (a subset of the allocation)."""
         argv = ["srun", f"--jobid={self.job}", "-N", str(len(names)), "-w", hostlist(names),
-                "--ntasks-per-node=1", "--kill-on-bad-exit=0", "--label", "--input=none",
+                "--ntasks-per-node=1", "--kill-on-bad-exit=0", "--input=none",
                 *self.settings.srun_options, "sh", "-c", command]
         return self.login.run(" ".join(shlex.quote(a) for a in argv), timeout)
 

@@ -1,7 +1,9 @@
 """Facts of every node from one `srun` step: the same probe as over SSH, fed to the same
 checks. The probe and each node's arguments travel as one bundle, broadcast with sbcast;
-a small dispatcher on each node picks its own arguments by SLURMD_NODENAME and prints
-its name before the probe's JSON, so every document is tagged with the node it came from.
+a small dispatcher on each node picks its own arguments by SLURMD_NODENAME, runs the
+probe and prints its JSON in numbered lines tagged with the node's name: srun cuts long
+output lines into pieces (and --label labels each piece), so whole short lines are what
+survives intact, in whatever order the tasks' output interleaves.
 """
 
 from __future__ import annotations
@@ -18,22 +20,32 @@ from ..nodetext import clean
 from .alloc import Allocation, SlurmError, node_states
 from .login import LoginShell
 
-TAG = "@preflight-node "
-# Runs on the node: its own arguments from the bundle, then the probe (as facts.py sends it).
-DISPATCH = """import json, os, sys
+TAG = "@preflight-facts"
+CHUNK = 800  # characters of JSON per output line: well under srun's line pieces
+# Runs on the node: its own arguments from the bundle, the probe (as facts.py sends it)
+# with its stdout caught, then the JSON as "TAG node i/n chunk" lines.
+DISPATCH = """import io, json, os, sys
 bundle = json.load(open(sys.argv[1]))
 name = os.environ.get("SLURMD_NODENAME", "")
-sys.stdout.write("%s%s\\n" % (bundle["tag"], name))
-sys.stdout.flush()
 args = bundle["nodes"].get(name)
 if args is None:
     sys.stderr.write("node %s is not in this run\\n" % name)
     sys.exit(3)
 args["runtime_script"] = bundle["runtime"] if args.pop("runtime") else None
 code = compile("ARGS = %r\\n" % (args,) + bundle["probe"], "<probe>", "exec")
-exec(code, {"__name__": "__main__"})
+real, sys.stdout = sys.stdout, io.StringIO()
+try:
+    exec(code, {"__name__": "__main__"})
+finally:
+    text, sys.stdout = sys.stdout.getvalue(), real
+size = bundle["chunk"]
+count = max(1, (len(text) + size - 1) // size)
+for i in range(count):
+    real.write("%s %s %d/%d %s\\n" % (bundle["tag"], name, i + 1, count,
+                                      text[i * size:(i + 1) * size]))
+real.flush()
 """
-LINE = re.compile(r"^\s*(\d+): ?(.*)$")
+LINE = re.compile(r"^(?:\s*\d+: )?" + re.escape(TAG) + r" (\S+) (\d+)/(\d+) (.*)$")
 
 
 def bundle(cluster: Cluster, nodes: list[Node], runtime: bool) -> bytes:
@@ -43,7 +55,7 @@ def bundle(cluster: Cluster, nodes: list[Node], runtime: bool) -> bytes:
                                   sync=facts.sync_args(cluster, node),
                                   ssh=facts.ssh_args(cluster), jupyter=cluster.jupyter.check)
         per_node[node.name] = {**script, "runtime": runtime}
-    return json.dumps({"tag": TAG, "probe": remote.probe_source(),
+    return json.dumps({"tag": TAG, "chunk": CHUNK, "probe": remote.probe_source(),
                        "runtime": remote.source("runtime.py"), "nodes": per_node}).encode()
 
 
@@ -59,24 +71,29 @@ def bootstrap(nodes: list[Node], path: str) -> str:
 
 
 def parse(stdout: str) -> dict[str, dict]:
-    """node -> its probe document, from srun --label output (last JSON line per task)."""
-    tasks: dict[str, list[str]] = {}
+    """node -> its probe document, reassembled from its numbered lines. A node whose
+    lines are incomplete or not JSON is left out (its error says the step gave nothing)."""
+    parts: dict[str, dict[int, str]] = {}
+    totals: dict[str, int] = {}
     for line in stdout.splitlines():
         found = LINE.match(line)
-        if found:
-            tasks.setdefault(found.group(1), []).append(found.group(2))
+        if found is None:
+            continue
+        node, index, total, text = found.group(1), int(found.group(2)), \
+            int(found.group(3)), found.group(4)
+        if totals.get(node) != total:  # a second python's run replaces the first's
+            parts[node], totals[node] = {}, total
+        parts[node][index] = text
     docs = {}
-    for lines in tasks.values():
-        names = [ln[len(TAG):].strip() for ln in lines if ln.startswith(TAG)]
-        for text in reversed(lines):
-            if names and text.startswith("{"):
-                try:
-                    doc = json.loads(text)
-                except ValueError:
-                    continue
-                if isinstance(doc, dict):
-                    docs[names[-1]] = doc
-                    break
+    for node, pieces in parts.items():
+        if len(pieces) != totals[node]:
+            continue
+        try:
+            doc = json.loads("".join(pieces[i] for i in range(1, totals[node] + 1)))
+        except (ValueError, KeyError):
+            continue
+        if isinstance(doc, dict):
+            docs[node] = doc
     return docs
 
 

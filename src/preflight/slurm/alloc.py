@@ -45,7 +45,7 @@ def node_states(login: LoginShell, names: list[str], timeout: float = 30) -> dic
     """Slurm's view of these nodes; a name Slurm does not know is absent."""
     done = login.run(f"sinfo -h -N -n {shlex.quote(hostlist(names))} -o '%N|%T|%E'", timeout)
     if done.rc != 0:
-        raise SlurmError(f"sinfo on {login.where} failed: {one_line(done.stderr, 300)}")
+        raise SlurmError(f"sinfo on {login.where} failed: {one_line(done.stderr.strip(), 300)}")
     states = {}
     for line in done.stdout.splitlines():
         parts = line.split("|", 2)
@@ -113,13 +113,13 @@ class Allocation:
         put = self.login.run(f"cat > {shlex.quote(staged)}", timeout, stdin=data)
         if put.rc != 0:
             raise SlurmError(f"could not stage the probe on {self.login.where}: "
-                             f"{one_line(put.stderr, 300)}")
+                             f"{one_line(put.stderr.strip(), 300)}")
         done = self.login.run(f"sbcast --jobid={self.job} --force {shlex.quote(staged)} "
                               f"{shlex.quote(dest)}; rc=$?; rm -f {shlex.quote(staged)}; "
                               "exit $rc", timeout)
         if done.rc != 0:
             raise SlurmError(f"sbcast to {hostlist(self.names)} failed: "
-                             f"{one_line(done.stderr, 300)}")
+                             f"{one_line(done.stderr.strip(), 300)}")
 
 
 def _seconds(limit: str) -> float:

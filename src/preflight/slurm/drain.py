@@ -77,7 +77,7 @@ def act(cluster: Cluster, results: list[dict], *, drain: bool, resume: bool) -> 
 def _scontrol(login: LoginShell, node: str, change: str) -> bool:
     done = login.run(f"scontrol update nodename={shlex.quote(node)} {change}", 30)
     if done.rc != 0:
-        raise SlurmError(f"scontrol update {node} {change}: {one_line(done.stderr, 200)}")
+        raise SlurmError(f"scontrol update {node} {change}: {one_line(done.stderr.strip(), 200)}")
     return True
 
 

@@ -97,11 +97,6 @@ def parse(stdout: str) -> dict[str, dict]:
     return docs
 
 
-def _why(name: str, stderr: str) -> str:
-    mine = [ln for ln in stderr.splitlines() if re.search(rf"\b{re.escape(name)}\b", ln)]
-    return mine[-1] if mine else "the Slurm step gave no facts for this node"
-
-
 def gather(cluster: Cluster, nodes: list[Node], runtime: bool = True) -> dict[str, dict]:
     """Facts of every node, in the shape facts.gather gives (with `reach`)."""
     started = time.monotonic()
@@ -133,31 +128,62 @@ def gather(cluster: Cluster, nodes: list[Node], runtime: bool = True) -> dict[st
 
 def _probe(cluster: Cluster, login: LoginShell, nodes: list[Node], runtime: bool,
            started: float) -> dict[str, dict]:
+    """Allocate, broadcast, run the step. A node Slurm names as unreachable (sbcast or
+    step launch) gets that error, and the others are tried again without it."""
+    out: dict[str, dict] = {}
+    pending = list(nodes)
+    for _attempt in range(3):
+        pending = _attempt_once(cluster, login, pending, runtime=runtime, started=started,
+                                out=out)
+        if not pending:
+            break
+    for node in pending:
+        out.setdefault(node.name, _unreached("Slurm kept failing to start the probe there",
+                                             started))
+    return out
+
+
+def _attempt_once(cluster: Cluster, login: LoginShell, nodes: list[Node], *, runtime: bool,
+                  started: float, out: dict) -> list[Node]:
+    """One allocation's try; returns the nodes to try again (none when nothing helps)."""
     token = f"preflight-{uuid.uuid4().hex[:10]}"
     path = f"/tmp/{token}.json"
     timeout = max(n.command_timeout for n in nodes) + 30
     try:
         with Allocation(login, cluster, [n.name for n in nodes], token) as job:
-            job.broadcast(bundle(cluster, nodes, runtime), path)
-            pending, out = list(nodes), {}
-            for _attempt in range(2):  # a node that fails to launch is named; the rest rerun
-                done = job.step([n.name for n in pending], bootstrap(pending, path), timeout)
-                docs = parse(done.stdout)
-                for node in pending:
-                    if node.name in docs:
-                        out[node.name] = _reached(docs[node.name], started, job.job)
-                failed = [n for n in pending if n.name not in docs]
-                launch = [n for n in failed if "launch" in _why(n.name, done.stderr).lower()]
-                for node in failed:
-                    why = "timed out" if done.timed_out else _why(node.name, done.stderr)
-                    out[node.name] = _unreached(f"Slurm step on {node.name}: {why}", started)
-                pending = [n for n in failed if n not in launch] if launch else []
-                if not pending or len(pending) == len(nodes):
-                    break
-                job.broadcast(bundle(cluster, pending, runtime), path)
-            return out
+            try:
+                job.broadcast(bundle(cluster, nodes, runtime), path)
+            except SlurmError as exc:
+                return _without_named(nodes, str(exc), started, out)
+            done = job.step([n.name for n in nodes], bootstrap(nodes, path), timeout)
     except SlurmError as exc:
-        return {n.name: _unreached(str(exc), started) for n in nodes}
+        out.update({n.name: _unreached(str(exc), started) for n in nodes})
+        return []
+    docs = parse(done.stdout)
+    for node in nodes:
+        if node.name in docs:
+            out[node.name] = _reached(docs[node.name], started, job.job)
+    failed = [n for n in nodes if n.name not in docs]
+    if done.timed_out:
+        out.update({n.name: _unreached(f"Slurm step on {n.name}: no facts within {timeout:g} s",
+                                       started) for n in failed})
+        return []
+    return _without_named(failed, done.stderr, started, out) if failed else []
+
+
+def _without_named(nodes: list[Node], text: str, started: float, out: dict) -> list[Node]:
+    """Nodes an error text names get it as their error; the rest are tried again, unless
+    none was named (then every node gets the error: trying again would not help)."""
+    lines = [ln.strip() for ln in text.splitlines() if "error" in ln.lower()]
+    named = {n.name: ln for n in nodes for ln in lines
+             if re.search(rf"(?<![\w-]){re.escape(n.name)}(?![\w-])", ln)}
+    for node in nodes:
+        why = named.get(node.name) or (lines[-1] if lines else text.strip()[-300:]) or \
+            "the Slurm step gave no facts for this node"
+        if node.name in named or not named:
+            out[node.name] = _unreached(f"Slurm could not run the probe on {node.name}: "
+                                        f"{why}", started)
+    return [n for n in nodes if n.name not in named] if named else []
 
 
 def _reached(doc: dict, started: float, job: str | None) -> dict:

@@ -58,7 +58,8 @@ def test_faults_named_and_a_node_without_slurmd_is_an_error(bed, tmp_path):
     assert "node-4" in message
     assert "Slurm" in message
     assert run.seconds < 120
-    assert slurm.jobs(head()) == []
+    # released; Slurm finishes the job on node-4 only once it marks that node down
+    assert [j for j in slurm.jobs(head()) if not j.endswith("COMPLETING")] == []
 
 
 def test_drain_failed_and_resume_fixed_touch_only_our_own(bed, tmp_path):

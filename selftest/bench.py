@@ -20,7 +20,7 @@ from pathlib import Path
 from simcluster import cluster, layout
 
 from preflight import facts, inventory
-from selftest import bench_env, bench_nccl, bench_report
+from selftest import bench_env, bench_nccl, bench_report, bench_slurm
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "reports" / "bench"
@@ -171,6 +171,7 @@ def main() -> None:
         cluster.down()
     harness["replay"] = [replay_fleet(n) for n in (200, 2000)]
     harness["report"] = bench_report.measure()
+    harness["slurm"] = bench_slurm.measure()
     for name, data in (("testbed", testbed), ("harness", harness)):
         (OUT / f"{name}.json").write_text(json.dumps(data, indent=2))
         print(json.dumps(data, indent=2))

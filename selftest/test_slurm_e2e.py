@@ -116,3 +116,33 @@ def test_a_killed_run_leaves_no_allocation(bed, tmp_path):
     assert gone < slurm.INACTIVE_LIMIT_S + 30
     assert slurm.leftover_processes(simcluster.load()) == {
         n: [] for n in simcluster.load()["nodes"]}
+
+
+def test_node_check_on_the_node_drains_and_resumes_itself(bed, tmp_path):
+    """`preflight node-check` run inside node-3 (as HealthCheckProgram runs it): no SSH,
+    exit 1 and a drain with our prefix when a check fails; exit 0 and resumed once fixed."""
+    state = simcluster.load()
+    anchor = state["nodes"]["node-3"]["anchor"]
+
+    def node_check(*args: str) -> tuple[int, float, str]:
+        started = time.monotonic()
+        done = subprocess.run(
+            ["nsenter", "-t", str(anchor), "-n", "-m", "-u", "--", sys.executable, "-m",
+             "preflight", "--cluster", str(SLURM_YAML), "node-check",
+             f"--report-dir={tmp_path / 'node-check'}", *args],
+            cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+        return done.returncode, time.monotonic() - started, done.stdout + done.stderr
+
+    bed.fault("pip-copy", "node-3")  # caught on the node alone (no other node to compare)
+    rc, seconds, output = node_check("--drain")
+    assert rc == 1, output[-2000:]
+    assert seconds < 60  # Slurm kills a HealthCheckProgram at 60 s
+    assert "drained node-3: preflight: test_env_no_pip_copy_of_conda_package: " in output
+    state_reason = slurm.node_info(head())["node-3"]
+    assert state_reason[0].startswith("drain")
+    assert state_reason[1].startswith("preflight: ")
+    bed.heal_all()
+    rc, seconds, output = node_check("--resume")
+    assert rc == 0, output[-2000:]
+    assert "resumed node-3" in output
+    assert slurm.node_info(head())["node-3"][0] == "idle"

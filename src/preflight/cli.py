@@ -3,6 +3,7 @@
     preflight lock --node node-1              # conda-lock.yml from node-1's env
     preflight facts --nodes 'node-[1-2]'      # what the probe sees, as JSON
     preflight provision [--apply]             # plan (exit 10: changes pending), apply
+    preflight node-check [--drain] [--resume] # this machine only, no SSH (HealthCheckProgram)
 """
 
 from __future__ import annotations
@@ -34,11 +35,22 @@ def main(argv: list[str] | None = None) -> int:
     prov.add_argument("--nodes", help="ClusterShell node set (default: all)")
     prov.add_argument("--role", choices=["master", "worker"])
     prov.add_argument("--no-check", action="store_true", help="do not run the checks after")
+    here = verbs.add_parser("node-check", help="the per-node checks against this machine "
+                            "only (no SSH), for Slurm's HealthCheckProgram; exit 1 on failure")
+    here.add_argument("--node", help="this node's name in cluster.yaml (default: hostname)")
+    here.add_argument("--drain", action="store_true",
+                      help="on failure, drain this node in Slurm (prefixed reason)")
+    here.add_argument("--resume", action="store_true",
+                      help="when passing, resume this node if this harness drained it")
+    here.add_argument("--report-dir", type=Path, default=Path("reports/node-check"),
+                      help="default: reports/node-check")
     args = parser.parse_args(argv)
     progress.use_terminal()  # on /dev/tty: stdout (facts' JSON) stays clean
     try:
         cluster = inventory.load(args.cluster)
-        return {"lock": _lock, "facts": _facts, "provision": _provision}[args.verb](cluster, args)
+        verbs_run = {"lock": _lock, "facts": _facts, "provision": _provision,
+                     "node-check": _node_check}
+        return verbs_run[args.verb](cluster, args)
     except UserError as exc:
         print(f"preflight: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -64,6 +76,12 @@ def _facts(cluster: inventory.Cluster, args) -> int:
     gathered = facts.gather(cluster, cluster.select(args.nodes), runtime=not args.no_runtime)
     print(json.dumps(gathered, indent=2))
     return 0 if all(f["reach"]["ok"] for f in gathered.values()) else 1
+
+
+def _node_check(cluster: inventory.Cluster, args) -> int:
+    from . import nodecheck
+    return nodecheck.run(cluster, args.node, drain=args.drain, resume=args.resume,
+                         report_dir=args.report_dir)
 
 
 def _provision(cluster: inventory.Cluster, args) -> int:

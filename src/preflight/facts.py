@@ -87,7 +87,7 @@ def gather_node(cluster: Cluster, node: Node, runtime: bool = True) -> dict:
 
     def probe(conn: transport.Connection) -> dict:
         done = conn.run(probe_command(node, script), node.command_timeout)
-        facts, reason = _parse(done)
+        facts, reason = parse(done)
         return {**facts, "reach": {"ok": reason is None, "reason": reason and clean(reason, 500),
                                    "executions": conn.executions}}
     found = transport.with_connection(
@@ -97,7 +97,8 @@ def gather_node(cluster: Cluster, node: Node, runtime: bool = True) -> dict:
     return found
 
 
-def _parse(done: transport.Result) -> tuple[dict, str | None]:
+def parse(done: transport.Result) -> tuple[dict, str | None]:
+    """The probe's JSON document from its run, or why there is none."""
     if done.timed_out:
         return {}, f"probe timed out after {done.seconds:.0f} s (command_timeout)"
     if done.rc != 0:

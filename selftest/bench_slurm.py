@@ -1,0 +1,66 @@
+"""Facts through Slurm (one srun step) against facts through SSH (one session per node),
+on the same test bed (`simcluster up --slurm`), 8 / 32 / 64 nodes: wall time and the
+controller's own CPU (the SSH launcher's handshakes and channels run here; the Slurm
+launcher's srun runs on the login node, in the head namespace). The probe runs without
+its torch import (runtime=False) under both.
+
+    python -m selftest.bench_slurm     # prints JSON, writes reports/bench/slurm.json
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+from simcluster import cluster, layout
+
+from preflight import facts, inventory
+
+OUT = Path(__file__).resolve().parent.parent / "reports" / "bench"
+
+
+def _cpu() -> float:
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
+
+
+def timed(path: Path) -> dict:
+    spec = inventory.load(path)
+    cpu, started = _cpu(), time.monotonic()
+    # runtime=False: no torch import per node (5 s of CPU each on these 2 shared cores,
+    # the same under either launcher): what is compared is the launch, not the probe
+    gathered = facts.gather(spec, list(spec.nodes), runtime=False)
+    return {"wall_s": round(time.monotonic() - started, 2),
+            "controller_cpu_s": round(_cpu() - cpu, 2),
+            "reached": sum(f["reach"]["ok"] for f in gathered.values())}
+
+
+def measure(counts=(8, 32, 64)) -> list[dict]:
+    rows = []
+    try:
+        for count in counts:
+            state = cluster.up(count, slurm=True)
+            row = {"nodes": count, "slurm_up_s": state["timings"].get("slurm_s")}
+            timed(layout.RUN / "cluster.yaml")  # warm: page cache, bytecode on the nodes
+            row["ssh"] = timed(layout.RUN / "cluster.yaml")
+            row["slurm"] = timed(layout.RUN / "cluster-slurm.yaml")
+            row["slurm_over_ssh_wall"] = round(row["slurm"]["wall_s"] / row["ssh"]["wall_s"], 2)
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr)
+    finally:
+        cluster.down()
+    return rows
+
+
+def main() -> None:
+    rows = measure()
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "slurm.json").write_text(json.dumps(rows, indent=2))
+    json.dump(rows, sys.stdout, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""`preflight node-check`: the per-node checks against this machine only, fit for Slurm's
+HealthCheckProgram (which kills it after 60 s and only logs its exit code).
+
+No SSH: the probe runs here as a child process; the suites then run on its facts as a
+replay (--facts), so the checks that need other nodes skip and say why. Exit 0 when
+every check holds, 1 when one fails, 2 on a config error. With --drain a failing node
+drains itself through scontrol (reason prefixed with slurm.drain_prefix); with --resume
+a passing node that this harness drained resumes itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from . import facts, transport
+from .errors import UserError
+from .inventory import Cluster, Node
+
+
+def this_node(cluster: Cluster, name: str | None) -> Node:
+    name = name or socket.gethostname().split(".")[0]
+    try:
+        return cluster.node(name)
+    except StopIteration:
+        msg = f"this machine ({name}) is not a node of {cluster.path}; give --node NAME"
+        raise UserError(msg) from None
+
+
+def probe_here(cluster: Cluster, node: Node) -> dict:
+    """The probe, run locally as the SSH launcher runs it remotely."""
+    script = facts.probe_script(node, peers=facts.peers_of(cluster, node),
+                                sync=facts.sync_args(cluster, node),
+                                ssh=facts.ssh_args(cluster), jupyter=cluster.jupyter.check)
+    try:
+        done = subprocess.run(["sh", "-c", facts.probe_command(node, script)],
+                              capture_output=True, text=True, check=False,
+                              timeout=node.command_timeout)
+    except subprocess.TimeoutExpired:
+        return {"reach": {"ok": False, "executions": 1,
+                          "reason": f"probe timed out after {node.command_timeout:g} s"}}
+    found, reason = facts.parse(transport.Result("probe", done.returncode, done.stdout,
+                                                 done.stderr, 0.0))
+    return {**found, "reach": {"ok": reason is None, "reason": reason, "executions": 1,
+                               "launcher": "local (node-check)"}}
+
+
+def run(cluster: Cluster, name: str | None, *, drain: bool, resume: bool,
+        report_dir: Path) -> int:
+    node = this_node(cluster, name)
+    with tempfile.TemporaryDirectory(prefix="preflight-node-check-") as tmp:
+        path = Path(tmp) / "facts.json"
+        path.write_text(json.dumps({node.name: probe_here(cluster, node)}))
+        suites = Path(__file__).resolve().parents[2] / "tests"
+        command = [sys.executable, "-m", "pytest", str(suites), "--rootdir",
+                   str(suites.parent), "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+                   f"--cluster={cluster.path}", f"--nodes={node.name}", f"--facts={path}",
+                   "-m", "not nccl", f"--report-dir={report_dir}"]
+        rc = subprocess.run(command, check=False).returncode
+    if drain or resume:
+        _tell_slurm(cluster, report_dir, drain=drain, resume=resume)
+    return {0: 0, 1: 1}.get(rc, 2 if rc in (2, 4) else 1)
+
+
+def _tell_slurm(cluster: Cluster, report_dir: Path, *, drain: bool, resume: bool) -> None:
+    from .slurm import drain as drain_mod
+    doc = json.loads((report_dir / "results.json").read_text())
+    here = dataclasses.replace(cluster, login=None)  # scontrol on this node itself
+    actions = drain_mod.act(here, doc["results"], drain=drain, resume=resume)
+    for line in drain_mod.lines(actions):
+        print(f"preflight node-check: {line}")

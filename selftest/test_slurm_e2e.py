@@ -4,6 +4,7 @@ hang), drain and resume touch only our own, and a killed run leaves no allocatio
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -13,6 +14,7 @@ import time
 import pytest
 from simcluster import cluster as simcluster
 from simcluster import layout, slurm
+from simcluster.host import SimError
 
 from selftest.suites import REPO, run_suites
 from selftest.test_env_e2e import failing
@@ -92,7 +94,8 @@ def test_drain_failed_and_resume_fixed_touch_only_our_own(bed, tmp_path):
         assert "resumed node-3 (was: preflight: test_env_same_on_every_node" in summary
         assert "left alone node-4: already drained" in summary
     finally:
-        slurm.scontrol(anchor, "update", "nodename=node-4", "state=resume")
+        with contextlib.suppress(SimError):  # refused unless node-4 is still drained
+            slurm.scontrol(anchor, "update", "nodename=node-4", "state=resume")
 
 
 def test_a_killed_run_leaves_no_allocation(bed, tmp_path):
@@ -145,4 +148,5 @@ def test_node_check_on_the_node_drains_and_resumes_itself(bed, tmp_path):
     rc, seconds, output = node_check("--resume")
     assert rc == 0, output[-2000:]
     assert "resumed node-3" in output
-    assert slurm.node_info(head())["node-3"][0] == "idle"
+    # no longer drained ("idle*" for a moment when slurmctld's ping raced the resume)
+    assert slurm.node_info(head())["node-3"][0].rstrip("*") == "idle"

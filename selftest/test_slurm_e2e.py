@@ -116,7 +116,7 @@ def test_a_killed_run_leaves_no_allocation(bed, tmp_path):
         time.sleep(0.2)
     assert slurm.jobs(anchor) == []
     gone = time.monotonic() - killed
-    print(f"allocation of a killed run gone after {gone:.2f} s")  # noqa: T201 - measured
+    print(f"allocation of a killed run gone after {gone:.2f} s")
     assert gone < slurm.INACTIVE_LIMIT_S + 30
     assert slurm.leftover_processes(simcluster.load()) == {
         n: [] for n in simcluster.load()["nodes"]}

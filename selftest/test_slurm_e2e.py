@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -127,6 +128,7 @@ def test_node_check_on_the_node_drains_and_resumes_itself(bed, tmp_path):
     exit 1 and a drain with our prefix when a check fails; exit 0 and resumed once fixed."""
     state = simcluster.load()
     anchor = state["nodes"]["node-3"]["anchor"]
+    _show_checkout_in_node(anchor)
 
     def node_check(*args: str) -> tuple[int, float, str]:
         started = time.monotonic()
@@ -151,3 +153,14 @@ def test_node_check_on_the_node_drains_and_resumes_itself(bed, tmp_path):
     assert "resumed node-3" in output
     # no longer drained ("idle*" for a moment when slurmctld's ping raced the resume)
     assert slurm.node_info(head())["node-3"][0].rstrip("*") == "idle"
+
+
+def _show_checkout_in_node(anchor: int) -> None:
+    """A node has its own /tmp: a checkout under /tmp (CI's fresh clone) is bind-mounted
+    into the node at the same path, as if the code had been synced there."""
+    if not str(REPO).startswith("/tmp/"):
+        return
+    outside = f"/proc/{os.getpid()}/root{REPO}"  # this process's view, from inside the node
+    subprocess.run(["nsenter", "-t", str(anchor), "-m", "--", "sh", "-c",
+                    f'mkdir -p "{REPO}" && mountpoint -q "{REPO}" || '
+                    f'mount --bind "{outside}" "{REPO}"'], check=True, timeout=30)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -160,7 +159,7 @@ def _show_checkout_in_node(anchor: int) -> None:
     into the node at the same path, as if the code had been synced there."""
     if not str(REPO).startswith("/tmp/"):
         return
-    outside = f"/proc/{os.getpid()}/root{REPO}"  # this process's view, from inside the node
+    outside = f"/run/host-tmp/{REPO.relative_to('/tmp')}"  # the host's /tmp (network.py)
     subprocess.run(["nsenter", "-t", str(anchor), "-m", "--", "sh", "-c",
                     f'mkdir -p "{REPO}" && mountpoint -q "{REPO}" || '
                     f'mount --bind "{outside}" "{REPO}"'], check=True, timeout=30)

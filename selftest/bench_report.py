@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from preflight import htmlreport, results
+from preflight import htmlreport, report, results
 from selftest import browser, synthetic
 
 OUT = Path(__file__).resolve().parent.parent / "reports" / "bench"
@@ -22,7 +22,7 @@ OUT = Path(__file__).resolve().parent.parent / "reports" / "bench"
 def one(count: int, folder: Path, bad_share: float = 0.05) -> dict:
     doc = synthetic.document(count, checks=40, bad_share=bad_share)
     started = time.perf_counter()
-    results.write(doc, folder / "results.json")
+    report.write_atomic(folder / "results.json", results.dumps(doc))
     json_s = time.perf_counter() - started
     started = time.perf_counter()
     page = htmlreport.render(doc)

@@ -34,7 +34,7 @@ def record(doc: dict, folder: Path, keep: int) -> Path | None:
     path = folder / f"{stamp[:15]}-{run['id']}.json.gz"
     tmp = path.with_name(f".{path.name}.tmp")
     with gzip.open(tmp, "wt", encoding="utf-8", compresslevel=6) as out:
-        json.dump(doc, out, separators=(",", ":"))
+        out.write(results.dumps(doc))
     tmp.replace(path)
     for old in runs(folder)[:-keep]:
         with contextlib.suppress(OSError):

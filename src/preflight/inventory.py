@@ -103,7 +103,7 @@ class Cluster:
         """Nodes in nodeset (ClusterShell syntax) with role, sorted by name as given."""
         chosen = list(self.nodes)
         if nodeset:
-            wanted = set(_expand(nodeset, "--nodes"))
+            wanted = set(expand_nodes(nodeset, "--nodes"))
             unknown = sorted(wanted - {n.name for n in chosen})
             if unknown:
                 msg = f"--nodes names {', '.join(unknown)}, not in {self.path}"
@@ -153,7 +153,7 @@ def _nodes(spec: ClusterFile, doc: yamlpos.Located, env_name: str) -> tuple[Node
     nodes = []
     for index, entry in enumerate(spec.nodes):
         where = doc.where(("nodes", index, "name"))
-        names = _expand(entry.name, where)
+        names = expand_nodes(entry.name, where)
         if len(names) > 1 and entry.address:
             raise UserError(f"{where}: 'address' given for the range {entry.name}; "
                             "give each node its own entry or resolve names via ssh_config")
@@ -197,7 +197,9 @@ MAX_NODES = 10_000  # more than any cluster we check; a typo'd range stops here
 HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,62}[A-Za-z0-9])?$")
 
 
-def _expand(pattern: str, where: str) -> list[str]:
+def expand_nodes(pattern: str, where: str) -> list[str]:
+    """Node names from ClusterShell range syntax (worker-[1-4],head), bounded and checked;
+    a bad range raises UserError naming `where`."""
     try:
         nodeset = NodeSet(pattern)
         if len(nodeset) > MAX_NODES:

@@ -64,7 +64,7 @@ def run(cluster: Cluster, name: str | None, *, drain: bool, resume: bool,
         rc = subprocess.run(command, check=False).returncode
     if drain or resume:
         _tell_slurm(cluster, report_dir, drain=drain, resume=resume)
-    return {0: 0, 1: 1}.get(rc, 2 if rc in (2, 4) else 1)
+    return {0: 0, 1: 1, 2: 2, 4: 2}.get(rc, 1)  # pytest's 2/4: interrupted, usage error
 
 
 def _tell_slurm(cluster: Cluster, report_dir: Path, *, drain: bool, resume: bool) -> None:

@@ -308,11 +308,12 @@ def _apply_waiver(item: pytest.Item, rep: pytest.TestReport, node: str) -> None:
     cluster = item.config.stash[CLUSTER]
     if not cluster.waivers:
         return
-    waiver = waivers.find(cluster.waivers, item.originalname, node, datetime.date.today())
+    today = datetime.date.today()
+    waiver = waivers.find(cluster.waivers, item.originalname, node, today)
     if waiver is None:
         return
     failure = clean(str(rep.longrepr), MESSAGE_MAX)
-    if waiver.expired(datetime.date.today()):
+    if waiver.expired(today):
         rep.longrepr = f"{failure}\nwaiver {waiver.id} expired on {waiver.expires}: " \
                        f"{clean(waiver.reason)} (owner {clean(waiver.owner)})"
         rep.user_properties += [("waiver", waiver.id), ("waiver_state", "expired")]

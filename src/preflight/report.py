@@ -57,7 +57,7 @@ class Collector:
             doc = None
         write_atomic(out / "summary.md", text)
         if doc is not None:
-            results_mod.write(doc, out / "results.json")
+            write_atomic(out / "results.json", results_mod.dumps(doc))
             write_atomic(out / "report.html", htmlreport.render(doc))
             history.record(doc, out / "history", self.cluster.report.history)
 

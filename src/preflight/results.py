@@ -129,11 +129,9 @@ def document(run: dict, results: list[dict], **parts) -> dict:
     return {"schema": SCHEMA, "version": VERSION, "run": run, "results": results, **parts}
 
 
-def write(doc: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(doc, indent=None, separators=(",", ":")))
-    tmp.replace(path)
+def dumps(doc: dict) -> str:
+    """results.json's text: compact (18 MB for 2,000 nodes x 40 checks, not 30)."""
+    return json.dumps(doc, separators=(",", ":"))
 
 
 def readable(doc: object) -> bool:

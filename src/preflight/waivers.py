@@ -66,7 +66,7 @@ class Waiver:
 
 def load(path: Path) -> tuple[Waiver, ...]:
     """Read waivers.yaml; a mistake raises UserError naming file and line."""
-    from .inventory import _expand  # the one place range syntax is parsed
+    from .inventory import expand_nodes  # inventory imports this module: import here
     doc = yamlpos.load(path, "waivers")
     if doc.data is None:
         return ()
@@ -79,7 +79,7 @@ def load(path: Path) -> tuple[Waiver, ...]:
     out = []
     for index, entry in enumerate(spec.waivers):
         where = doc.where(("waivers", index))
-        names = frozenset(_expand(entry.nodes, f"{where}: nodes"))
+        names = frozenset(expand_nodes(entry.nodes, f"{where}: nodes"))
         out.append(Waiver(where.rsplit("/", 1)[-1], entry.check, names, entry.nodes,
                           entry.reason, entry.owner, entry.expires))
     return tuple(out)

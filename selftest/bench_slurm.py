@@ -2,13 +2,16 @@
 on the same test bed (`simcluster up --slurm`), 8 / 32 / 64 nodes: wall time and the
 controller's own CPU (the SSH launcher's handshakes and channels run here; the Slurm
 launcher's srun runs on the login node, in the head namespace). The probe runs without
-its torch import (runtime=False) under both.
+its torch import (runtime=False) under both. At 8 nodes also the time from the start of
+the run to the collective's launch (facts, then the collective as a step of the job the
+probe holds, or as one SSH command per node) and the collective's own wall time.
 
     python -m selftest.bench_slurm     # prints JSON, writes reports/bench/slurm.json
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import resource
 import sys
@@ -17,7 +20,8 @@ from pathlib import Path
 
 from simcluster import cluster, layout
 
-from preflight import facts, inventory
+from preflight import facts, inventory, nccl
+from preflight.slurm import runjob
 
 OUT = Path(__file__).resolve().parent.parent / "reports" / "bench"
 
@@ -38,6 +42,23 @@ def timed(path: Path) -> dict:
             "reached": sum(f["reach"]["ok"] for f in gathered.values())}
 
 
+def to_collective(path: Path) -> dict:
+    """Start of the run -> the collective launched (the allocation held from the probe
+    on; no second wait in the queue), and the collective's own time."""
+    spec = inventory.load(path)
+    started = time.monotonic()
+    with contextlib.ExitStack() as keep:
+        try:
+            facts.gather(spec, list(spec.nodes), runtime=False, keep=keep)
+            launched = time.monotonic()
+            outcome = nccl.run(spec, nccl.plan_all(spec, list(spec.nodes)))
+        finally:
+            runjob.use(None)
+    return {"to_collective_s": round(launched - started, 2),
+            "collective_s": outcome["seconds"], "ok": outcome["ok"],
+            "launcher": outcome["launcher"]}
+
+
 def measure(counts=(8, 32, 64)) -> list[dict]:
     rows = []
     try:
@@ -48,6 +69,9 @@ def measure(counts=(8, 32, 64)) -> list[dict]:
             row["ssh"] = timed(layout.RUN / "cluster.yaml")
             row["slurm"] = timed(layout.RUN / "cluster-slurm.yaml")
             row["slurm_over_ssh_wall"] = round(row["slurm"]["wall_s"] / row["ssh"]["wall_s"], 2)
+            if count == counts[0]:
+                row["collective"] = {"ssh": to_collective(layout.RUN / "cluster.yaml"),
+                                     "slurm": to_collective(layout.RUN / "cluster-slurm.yaml")}
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
     finally:

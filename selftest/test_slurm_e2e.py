@@ -1,21 +1,29 @@
 """The Slurm launcher on the test bed's real Slurm (`simcluster up --slurm`): the same
 results as over SSH, faults caught and named (a node without slurmd is an error, not a
-hang), drain and resume touch only our own, and a killed run leaves no allocation."""
+hang), drain and resume touch only our own, a killed run leaves no allocation, and a
+hung collective step is cancelled with nothing left behind."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 
 import pytest
+import yaml
 from simcluster import cluster as simcluster
 from simcluster import layout, slurm
 from simcluster.host import SimError
+from simcluster.network import namespace_pids
 
+from preflight import facts, inventory, nccl
+from preflight.slurm import runjob
 from selftest.suites import REPO, run_suites
 from selftest.test_env_e2e import failing
 
@@ -163,3 +171,69 @@ def _show_checkout_in_node(anchor: int) -> None:
     subprocess.run(["nsenter", "-t", str(anchor), "-m", "--", "sh", "-c",
                     f'mkdir -p "{REPO}" && mountpoint -q "{REPO}" || '
                     f'mount --bind "{outside}" "{REPO}"'], check=True, timeout=30)
+
+
+def test_hung_collective_step_is_cancelled_and_leaves_nothing(bed, tmp_path):
+    """The collective runs as one step of the run's job; a node whose workers freeze
+    (SIGSTOP: the network stays up, so the master-port check cannot see it) hangs every
+    rank. The deadline ends the step, the marks are swept, the job is released, and no
+    process of the run is left in any node's namespace."""
+    doc = yaml.safe_load(SLURM_YAML.read_text())
+    doc["nccl"].update(rdzv_timeout=15, collective_timeout=120, deadline=20, iterations=400)
+    path = tmp_path / "cluster.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    spec = inventory.load(path)
+    nodes = [spec.node(f"node-{i}") for i in (1, 2, 3, 4)]
+    result: dict = {}
+
+    def run() -> None:
+        with contextlib.ExitStack() as keep:
+            try:
+                reached = facts.gather(spec, nodes, runtime=False, keep=keep)
+                assert all(f["reach"]["ok"] for f in reached.values()), reached
+                result.update(nccl.run(spec, nccl.plan_all(spec, nodes)))
+            finally:
+                runjob.use(None)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    frozen = _freeze_workers("node-3", within=60)
+    started = time.monotonic()
+    runner.join(doc["nccl"]["deadline"] + nccl.KILL_AFTER_S + 60)
+    assert not runner.is_alive(), "the collective outlived its deadline"
+    print(f"froze {frozen} worker(s); run ended {time.monotonic() - started:.1f} s later")
+    assert time.monotonic() - started <= doc["nccl"]["deadline"] + nccl.KILL_AFTER_S + 40
+    assert result["launcher"].startswith("slurm job ")
+    assert not result["ok"]
+    assert result["nodes"]["node-3"]["reason"].startswith("still running at the deadline")
+    assert result["cleanup"] == dict.fromkeys(result["nodes"], "clean")
+    released = time.monotonic()
+    while slurm.jobs(head()) and time.monotonic() - released < 30:
+        time.sleep(0.2)  # the job's Epilog runs on every node while it is COMPLETING
+    assert slurm.jobs(head()) == []
+    print(f"job gone {time.monotonic() - released:.2f} s after the run released it")
+    state = simcluster.load()
+    assert slurm.leftover_processes(state) == {n: [] for n in state["nodes"]}
+
+
+def _freeze_workers(node: str, within: float) -> int:
+    """SIGSTOP the collective's worker processes in node's namespace, once they run."""
+    netns = simcluster.load()["nodes"][node]["netns"]
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        pids = [p for p in namespace_pids(netns) if b"worker.py" in _cmdline(p)]
+        if pids:
+            time.sleep(2)  # past the rendezvous, inside the sweep
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGSTOP)
+            return len(pids)
+        time.sleep(0.2)
+    raise AssertionError(f"the collective's workers never started on {node}")
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""

@@ -6,6 +6,7 @@ how long it took and how many remote executions it cost.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import time
@@ -113,12 +114,14 @@ def parse(done: transport.Result) -> tuple[dict, str | None]:
     return doc, None
 
 
-def gather(cluster: Cluster, nodes: list[Node], runtime: bool = True) -> dict[str, dict]:
+def gather(cluster: Cluster, nodes: list[Node], runtime: bool = True,
+           keep: contextlib.ExitStack | None = None) -> dict[str, dict]:
     """Facts of every node, probed in parallel (cluster.yaml's parallelism bounds it), or
-    with `launcher: slurm` as one job step on all of them (slurm/probe.py)."""
+    with `launcher: slurm` as one job step on all of them (slurm/probe.py), whose
+    allocation stays held on `keep` for the rest of the run when keep is given."""
     if cluster.launcher == "slurm":
         from .slurm import probe
-        return probe.gather(cluster, nodes, runtime)
+        return probe.gather(cluster, nodes, runtime, keep)
     return transport.fan_out(nodes, lambda n: gather_node(cluster, n, runtime),
                              cluster.parallelism, label="facts")
 

@@ -211,7 +211,8 @@ def _collective(col: dict | None) -> str:
         chart = svgcharts.heat_map(pairs) or "<p>too many nodes for a heat map</p>"
         heat = f"<h3>Pairwise busbw</h3>{chart}<ul>{verdict}</ul>"
     return (f'<section id="collective"><h2>Collective: all_reduce over {col.get("world")} '
-            f'nodes ({escape(str(col.get("backend")))})</h2><p>{source}</p>{sweep}{heat}'
+            f'nodes ({escape(str(col.get("backend")))}, '
+            f'{escape(str(col.get("launcher") or "ssh"))})</h2><p>{source}</p>{sweep}{heat}'
             "</section>")
 
 

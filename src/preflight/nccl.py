@@ -18,11 +18,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from . import remote, transport
+from .errors import UserError
 from .inventory import Cluster, Node
 from .progress import Progress
+from .slurm import runjob, steps
 
 MARK = "PREFLIGHT_RESULT "
 KILL_AFTER_S = 10  # torchrun needs a moment to pass SIGTERM on to its workers
+CLEAN_S = 20
 
 
 @dataclass(frozen=True)
@@ -66,9 +69,26 @@ def command(cluster: Cluster, plan: Plan, rank: int, token: str) -> str:
 
 
 def run(cluster: Cluster, plan: Plan) -> dict:
-    """Run the plan; returns per-node outcomes with a reason for every failure."""
+    """Run the plan; returns per-node outcomes with a reason for every failure. With
+    `launcher: slurm` the torchruns are one step of the run's Slurm job (when it holds
+    every node of the plan), else one SSH command per node."""
     token = f"preflight-nccl-{uuid.uuid4().hex[:10]}"
     started = time.monotonic()
+    names = [n.name for n in plan.nodes]
+    job = runjob.covering(cluster, names)
+    if job is not None:
+        raw, cleaned = _over_slurm(cluster, plan, token, job)
+        launcher = f"slurm job {job.job}"
+    else:
+        raw, cleaned = _over_ssh(cluster, plan, token)
+        launcher = "ssh" if cluster.launcher == "ssh" else runjob.why_not(cluster, names)
+    outcome = diagnose(plan, raw, cluster)
+    outcome.update(seconds=round(time.monotonic() - started, 2), token=token,
+                   backend=backend(cluster, plan.nodes), cleanup=cleaned, launcher=launcher)
+    return outcome
+
+
+def _over_ssh(cluster: Cluster, plan: Plan, token: str) -> tuple[list[dict], dict]:
     deadline = cluster.nccl.deadline
     worker = remote.source("nccl_worker.py")
 
@@ -76,9 +96,7 @@ def run(cluster: Cluster, plan: Plan) -> dict:
         def part(conn: transport.Connection) -> dict:
             done = conn.run(command(cluster, plan, rank, token), deadline, stdin=worker,
                             kill_after=KILL_AFTER_S)
-            return {"rc": done.rc, "timed_out": done.timed_out, "stdout": done.stdout,
-                    "stderr": done.stderr[-6000:], "seconds": round(done.seconds, 2),
-                    "cleanup": _clean(conn, mark(token, rank))}
+            return {**_raw(done), "cleanup": _clean(conn, mark(token, rank))}
         return transport.with_connection(cluster, plan.nodes[rank], part,
                                          lambda why: {"reach": why})
 
@@ -91,18 +109,49 @@ def run(cluster: Cluster, plan: Plan) -> dict:
     lost = [rank for rank, got in enumerate(raw) if "cleanup" not in got]
     cleaned = {n.name: got["cleanup"] for n, got in zip(plan.nodes, raw, strict=True)
                if "cleanup" in got} | (cleanup(cluster, plan, lost, token) if lost else {})
-    outcome = diagnose(plan, raw, cluster)
-    outcome.update(seconds=round(time.monotonic() - started, 2), token=token,
-                   backend=backend(cluster, plan.nodes), cleanup=cleaned)
-    return outcome
+    return raw, cleaned
 
 
-def _clean(conn: transport.Connection, marked: str) -> str:
+def _over_slurm(cluster: Cluster, plan: Plan, token: str, job) -> tuple[list[dict], dict]:
+    """One step runs every node's torchrun (its own deadline on each node), a second one
+    kills what carries the run's marks; what escapes both, the job's Epilog ends."""
+    worker = remote.source("nccl_worker.py")
+    work = {n.name: (command(cluster, plan, rank, token), worker)
+            for rank, n in enumerate(plan.nodes)}
+    sweep = {n.name: (clean_command(mark(token, rank)), "")
+             for rank, n in enumerate(plan.nodes)}
+    try:
+        with runjob.steps(cluster, job) as alloc, \
+                Progress(f"collective ({len(plan.nodes)} nodes, Slurm step)", 1) as shown:
+            got = shown.track("srun", steps.per_node, alloc, work, cluster.nccl.deadline,
+                              KILL_AFTER_S)
+            swept = steps.per_node(alloc, sweep, CLEAN_S)
+    except UserError as exc:  # the login node is gone
+        return [{"reach": str(exc)} for _ in plan.nodes], \
+            {n.name: f"not cleaned: {exc}" for n in plan.nodes}
+    raw = [_raw(got[n.name]) if isinstance(got[n.name], transport.Result)
+           else {"reach": got[n.name]} for n in plan.nodes]
+    cleaned = {name: "clean" if isinstance(r, transport.Result) and r.rc == 0 else
+               f"not cleaned: {r if isinstance(r, str) else r.stderr.strip()[-300:]}"
+               for name, r in swept.items()}
+    return raw, cleaned
+
+
+def _raw(done: transport.Result) -> dict:
+    return {"rc": done.rc, "timed_out": done.timed_out, "stdout": done.stdout,
+            "stderr": done.stderr[-6000:], "seconds": round(done.seconds, 2)}
+
+
+def clean_command(marked: str) -> str:
     """Kill whatever still carries the node's mark (torchrun starts workers in new
     sessions, out of reach of the remote `timeout`) and remove its folder."""
     pattern = shlex.quote(f"{marked}( |$)")  # -r1 must not match -r10
+    return f"pkill -KILL -f {pattern}; rm -rf /tmp/{marked}; true"
+
+
+def _clean(conn: transport.Connection, marked: str) -> str:
     try:
-        conn.run(f"pkill -KILL -f {pattern}; rm -rf /tmp/{marked}; true", 20)
+        conn.run(clean_command(marked), CLEAN_S)
     except transport.Unreachable as exc:
         return f"not cleaned: {exc}"
     return "clean"

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from . import transport
 from .inventory import Cluster, Node
+from .slurm import runjob, steps
 
 LISTEN = """
 import socket, sys, time
@@ -26,49 +27,89 @@ while time.time() < end and seen < {expected}:
     except OSError:
         pass
 """
+# A refused connection is tried again for a moment: the listener's start (an SSH command
+# or a Slurm step) races the clients'. A dropped one waits out `timeout` once.
 CONNECT = """
-import socket, sys
-try:
-    socket.create_connection(("{host}", {port}), timeout={timeout}).close(); print("OK")
-except OSError as exc:
-    print("FAIL %s" % (exc.strerror or exc)); sys.exit(1)
+import socket, sys, time
+end = time.time() + {refused_window}
+while True:
+    try:
+        socket.create_connection(("{host}", {port}), timeout={timeout}).close(); print("OK")
+        break
+    except ConnectionRefusedError as exc:
+        if time.time() < end:
+            time.sleep(0.2); continue
+        print("FAIL %s" % (exc.strerror or exc)); sys.exit(1)
+    except OSError as exc:
+        print("FAIL %s" % (exc.strerror or exc)); sys.exit(1)
 """
+REFUSED_WINDOW_S = 3
 
 
 def master_reachable(cluster: Cluster, nodes: list[Node], timeout: float = 5) -> dict:
-    """node -> "ok" or the reason, for every worker in nodes; plus the master's own state."""
+    """node -> "ok" or the reason, for every worker in nodes; plus the master's own state.
+    As steps of the run's Slurm job when it holds every node, else over SSH."""
     master = cluster.master
     port = cluster.nccl.master_port
     host = transport.resolve(cluster, master).hostname
-    python = f"{master.env_prefix}/bin/python"
     workers = [n for n in nodes if n.name != master.name]
-    window = timeout + 5  # every worker's connect gives up within `timeout`
-    code = LISTEN.format(port=port, seconds=window, expected=len(workers))
+    window = timeout + REFUSED_WINDOW_S + 5  # every worker's connect gives up by then
+    listen = _python(master, LISTEN.format(port=port, seconds=window, expected=len(workers)))
+    job = runjob.covering(cluster, [master.name, *(w.name for w in workers)])
+    if job is not None:
+        return _over_slurm(cluster, job, master, workers, listen=listen, host=host,
+                           port=port, timeout=timeout, window=window)
 
     def listen_and_try(listener: transport.Connection) -> dict:
         with ThreadPoolExecutor(1) as background:
-            listening = background.submit(listener.run, f"{shlex.quote(python)} -c "
-                                          f"{shlex.quote(code)}", window + 5)
+            listening = background.submit(listener.run, listen, window + 5)
             time.sleep(0.5)  # the listener's python starts; a bind failure shows in its output
             results = transport.fan_out(
                 workers, lambda w: _connect(cluster, w, host, port, timeout),
                 cluster.parallelism) if workers else {}
             done = listening.result()
-        bound = "ok" if "LISTENING" in done.stdout else \
-            (done.stdout.strip() or done.stderr.strip() or "listener did not start")[-300:]
-        return {"master": bound, "address": f"{host}:{port}", **results}
+        return {"master": _bound(done), "address": f"{host}:{port}", **results}
     return transport.with_connection(cluster, master, listen_and_try,
                                      lambda why: {"master": why})
 
 
+def _over_slurm(cluster: Cluster, job, master: Node, workers: list[Node], *, listen: str,
+                host: str, port: int, timeout: float, window: float) -> dict:
+    """The listener as a step on the master, the clients as one step on the workers."""
+    clients = {w.name: (_python(w, _connect_code(host, port, timeout)), "") for w in workers}
+    with runjob.steps(cluster, job) as alloc, ThreadPoolExecutor(1) as background:
+        listening = background.submit(steps.per_node, alloc, {master.name: (listen, "")},
+                                      window + 5)
+        time.sleep(0.5)
+        tried = steps.per_node(alloc, clients, timeout + REFUSED_WINDOW_S + 10)
+        done = listening.result()[master.name]
+    results = {name: r if isinstance(r, str) else _verdict(r) for name, r in tried.items()}
+    return {"master": done if isinstance(done, str) else _bound(done),
+            "address": f"{host}:{port}", **results}
+
+
+def _python(node: Node, code: str) -> str:
+    return f"{shlex.quote(f'{node.env_prefix}/bin/python')} -c {shlex.quote(code)}"
+
+
+def _connect_code(host: str, port: int, timeout: float) -> str:
+    return CONNECT.format(host=host, port=port, timeout=timeout,
+                          refused_window=REFUSED_WINDOW_S)
+
+
+def _bound(done: transport.Result) -> str:
+    return "ok" if "LISTENING" in done.stdout else \
+        (done.stdout.strip() or done.stderr.strip() or "listener did not start")[-300:]
+
+
 def _connect(cluster: Cluster, node: Node, host: str, port: int, timeout: float) -> str:
-    code = CONNECT.format(host=host, port=port, timeout=timeout)
-    python = f"{node.env_prefix}/bin/python"
+    command = _python(node, _connect_code(host, port, timeout))
     done = transport.with_connection(
-        cluster, node, lambda c: c.run(f"{shlex.quote(python)} -c {shlex.quote(code)}",
-                                       timeout + 10), str)
-    if isinstance(done, str):
-        return done
+        cluster, node, lambda c: c.run(command, timeout + REFUSED_WINDOW_S + 10), str)
+    return done if isinstance(done, str) else _verdict(done)
+
+
+def _verdict(done: transport.Result) -> str:
     if done.stdout.startswith("OK"):
         return "ok"
     return (done.stdout.strip().removeprefix("FAIL ") or done.stderr.strip() or

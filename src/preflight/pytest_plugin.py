@@ -23,10 +23,12 @@ from .errors import UserError
 from .findings import CheckFailed
 from .live import collective, collective_pairs, master_port, ssh_logins  # noqa: F401 - fixtures
 from .nodetext import TEXT_MAX, clean
+from .slurm import runjob
 
 CHECKED_FACTS = "preflight_checked_facts"  # workerinput: the validated facts file
 MESSAGE_MAX = 8 * TEXT_MAX  # one test's whole message (many findings)
 RUN_ID = "preflight_run_id"  # workerinput: the controller's run id (once.py)
+SLURM_JOB = "preflight_slurm_job"  # workerinput: the run's Slurm job (slurm/runjob.py)
 CLUSTER = pytest.StashKey[inventory.Cluster]()
 NODES = pytest.StashKey[list]()
 LOCK = pytest.StashKey[dict | None]()
@@ -89,6 +91,8 @@ def pytest_configure(config: pytest.Config) -> None:
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:  # an xdist worker: the controller has gathered and checked
         once.use_run_id(workerinput[RUN_ID])
+        if workerinput.get(SLURM_JOB):
+            runjob.use(runjob.RunJob.from_dict(workerinput[SLURM_JOB]))
         checked = facts_mod.load(Path(workerinput[CHECKED_FACTS]))
         config.stash[FACTS] = {name: contract.wrap(doc) for name, doc in checked.items()}
         return
@@ -130,7 +134,10 @@ def _facts_for_run(config: pytest.Config, cluster, nodes) -> dict:
     if replay:
         gathered = facts_mod.load_replay(Path(replay))
     else:
-        gathered = facts_mod.gather(cluster, nodes)
+        held = contextlib.ExitStack()  # the run's Slurm job: released when the run ends
+        config.add_cleanup(held.close)
+        config.add_cleanup(lambda: runjob.use(None))
+        gathered = facts_mod.gather(cluster, nodes, keep=held)
         facts_mod.save(gathered, out / "facts.json")
     checked, ignored = contract.validate_all(gathered, contract.Expect.of(cluster),
                                              [n.name for n in nodes])
@@ -159,6 +166,8 @@ class _XdistWorkers:
     def pytest_configure_node(self, node) -> None:
         node.workerinput[CHECKED_FACTS] = str(self.path)
         node.workerinput[RUN_ID] = once.run_id()
+        job = runjob.current()
+        node.workerinput[SLURM_JOB] = job.as_dict() if job else None
 
 
 def _cluster_path(config: pytest.Config) -> Path | None:

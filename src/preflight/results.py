@@ -117,7 +117,8 @@ def collective(outcome: dict | None, pairs: dict | None, threshold: dict | None)
         return None
     outcome = outcome or {}
     return {"world": outcome.get("world"), "backend": outcome.get("backend"),
-            "ok": outcome.get("ok"), "sweep": outcome.get("sweep") or [],
+            "launcher": outcome.get("launcher"), "ok": outcome.get("ok"),
+            "sweep": outcome.get("sweep") or [],
             "pairs": (pairs or {}).get("pairs"), "pair_verdict": (pairs or {}).get("verdict"),
             "threshold": threshold}
 

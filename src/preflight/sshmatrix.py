@@ -3,7 +3,8 @@
 By default the launcher (the master) logs in to every node and each node to its ring
 neighbour: about 2N logins, so every node is tried as a source and, from two sides, as
 a target. `ssh.node_to_node: full` tries every pair (N x (N-1)) on small clusters. One
-remote command per source node tries all its targets in parallel.
+remote command per source node tries all its targets in parallel (with `launcher:
+slurm`, one step of the run's job runs every source's command).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import shlex
 
 from . import transport
 from .inventory import Cluster, Node
+from .slurm import runjob, steps
 
 TRY = ('( out=$(ssh -o BatchMode=yes -o ConnectTimeout={t} -o StrictHostKeyChecking=yes '
        '-o NumberOfPasswordPrompts=0 {h} true 2>&1 </dev/null); rc=$?; '
@@ -39,19 +41,31 @@ def matrix(cluster: Cluster, nodes: list[Node], edges: dict[str, list[str]],
            unreachable: dict[str, str], timeout: int = 5) -> dict[str, dict[str, str]]:
     """source -> {target: "ok" | why | "not checked: why"}. Sources and targets the
     controller could not reach (unreachable: name -> reason) are not tried."""
-    def row(node: Node) -> dict[str, str]:
-        targets = [t for t in edges.get(node.name, []) if t not in unreachable]
-        if not targets:
-            return {}
-        script = " ".join(TRY.format(t=timeout, h=shlex.quote(p)) for p in targets) + " wait"
-        done = transport.with_connection(cluster, node,
-                                         lambda c: c.run(script, timeout * 3 + 10), str)
+    def targets_of(node: Node) -> list[str]:
+        return [t for t in edges.get(node.name, []) if t not in unreachable]
+
+    def script(targets: list[str]) -> str:
+        return " ".join(TRY.format(t=timeout, h=shlex.quote(p)) for p in targets) + " wait"
+
+    def read(node: Node, done: transport.Result | str) -> dict[str, str]:
+        targets = targets_of(node)
         if isinstance(done, str):  # lost since the probe reached it
             return dict.fromkeys(targets, f"{NOT_CHECKED}: {node.name} {done}")
         return {t: _results(done.stdout).get(t, "no answer (timed out)") for t in targets}
 
-    sources = [n for n in nodes if n.name not in unreachable]
-    rows = transport.fan_out(sources, row, cluster.parallelism) if sources else {}
+    sources = [n for n in nodes if n.name not in unreachable and targets_of(n)]
+    job = runjob.covering(cluster, [n.name for n in sources])
+    if not sources:
+        rows = {}
+    elif job is not None:  # one step of the run's Slurm job: every source at once
+        with runjob.steps(cluster, job) as alloc:
+            got = steps.per_node(alloc, {n.name: (script(targets_of(n)), "") for n in sources},
+                                 timeout * 3 + 10)
+        rows = {n.name: read(n, got[n.name]) for n in sources}
+    else:
+        rows = transport.fan_out(sources, lambda n: read(n, transport.with_connection(
+            cluster, n, lambda c: c.run(script(targets_of(n)), timeout * 3 + 10), str)),
+            cluster.parallelism)
     out: dict[str, dict[str, str]] = {}
     for source, targets in edges.items():
         if source in unreachable:

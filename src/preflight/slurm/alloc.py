@@ -65,6 +65,15 @@ class Allocation:
         self.login, self.settings, self.names, self.name = login, cluster.slurm, names, name
         self.job: str | None = None
         self.held: Held | None = None
+        self.ours = True  # False for a job held by another process: never released here
+
+    @classmethod
+    def attach(cls, login: LoginShell, cluster: Cluster, names: list[str], job: str,
+               name: str) -> Allocation:
+        """Steps inside a job another process holds (the run's, held by the controller)."""
+        found = cls(login, cluster, names, name)
+        found.job, found.ours = job, False
+        return found
 
     def salloc_command(self) -> str:
         s = self.settings
@@ -79,6 +88,8 @@ class Allocation:
         return " ".join(shlex.quote(a) for a in argv)
 
     def __enter__(self) -> Allocation:
+        if not self.ours:
+            return self
         s = self.settings
         self.held = self.login.hold(self.salloc_command(), limit=_seconds(s.time_limit))
         found = self.held.wait_for(r"PREFLIGHT_JOB=(\d+)", s.alloc_wait + 15)
@@ -94,17 +105,29 @@ class Allocation:
         return self
 
     def __exit__(self, *_exc) -> None:
+        if not self.ours:
+            return
         if self.held is not None:
             self.held.end()
         if self.job is not None:  # the salloc ends with its stdin; scancel makes sure
             self.login.run(f"scancel {self.job}", 30)
 
-    def step(self, names: list[str], command: str, timeout: float):
-        """One task per node on `names` (a subset of the allocation)."""
+    def step(self, names: list[str], command: str, timeout: float, label: str | None = None):
+        """One task per node on `names` (a subset of the allocation). --overlap: steps of
+        one run (the master-port listener and its clients) may share a node."""
         argv = ["srun", f"--jobid={self.job}", "-N", str(len(names)), "-w", hostlist(names),
-                "--ntasks-per-node=1", "--kill-on-bad-exit=0", "--input=none",
-                *self.settings.srun_options, "sh", "-c", command]
+                "--ntasks-per-node=1", "--kill-on-bad-exit=0", "--input=none", "--overlap",
+                f"--job-name={label or self.name}", *self.settings.srun_options,
+                "sh", "-c", command]
         return self.login.run(" ".join(shlex.quote(a) for a in argv), timeout)
+
+    def cancel_steps(self, label: str) -> None:
+        """scancel every step of ours named `label` (its srun did not end in time)."""
+        found = self.login.run(f"squeue -h -s -j {shlex.quote(str(self.job))} -o '%i|%j'", 30)
+        steps = [ln.split("|", 1)[0] for ln in found.stdout.splitlines()
+                 if ln.partition("|")[2].strip() == label]
+        if steps:
+            self.login.run("scancel " + " ".join(shlex.quote(s) for s in steps), 30)
 
     def broadcast(self, data: bytes, dest: str, timeout: float = 120):
         """data into `dest` on every node of the allocation: uploaded once to the login

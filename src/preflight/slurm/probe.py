@@ -8,6 +8,7 @@ survives intact, in whatever order the tasks' output interleaves.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shlex
@@ -17,6 +18,7 @@ import uuid
 from .. import facts, remote, transport
 from ..inventory import Cluster, Node
 from ..nodetext import clean
+from . import runjob
 from .alloc import Allocation, SlurmError, node_states
 from .login import LoginShell
 
@@ -62,21 +64,32 @@ def bundle(cluster: Cluster, nodes: list[Node], runtime: bool) -> bytes:
 def bootstrap(nodes: list[Node], path: str) -> str:
     """The step's command: the first python that runs the dispatcher (Miniconda's base
     first, as over SSH), then the bundle removed."""
-    pythons = dict.fromkeys([*(f"{n.miniconda}/bin/python" for n in nodes),
-                             *facts.PROBE_PYTHONS])
+    return bootstrap_python(tuple(f"{n.miniconda}/bin/python" for n in nodes), DISPATCH, path)
+
+
+def bootstrap_python(first: tuple[str, ...], code: str, path: str, *,
+                     again_on_failure: bool = True) -> str:
+    """Run `code` with the bundle's path as its argument under the first python that
+    works (`first`, then the system's), then remove the bundle. Without again_on_failure
+    only a python that cannot start (126/127) makes way for the next: work that ran
+    and failed, or was stopped, is never started twice."""
+    pythons = dict.fromkeys([*first, *facts.PROBE_PYTHONS])
     candidates = " ".join(shlex.quote(p) for p in pythons)
-    return (f"F={shlex.quote(path)}; D={shlex.quote(DISPATCH)}; rc=127; for p in {candidates}; "
+    again = "" if again_on_failure else ' [ $rc -eq 126 ] || [ $rc -eq 127 ] || break;'
+    return (f"F={shlex.quote(path)}; D={shlex.quote(code)}; rc=127; for p in {candidates}; "
             'do if command -v "$p" >/dev/null 2>&1; then "$p" -I -S -c "$D" "$F" && '
-            '{ rc=0; break; }; rc=$?; fi; done; rm -f "$F"; exit $rc')
+            '{ rc=0; break; }; rc=$?;' + again + ' fi; done; rm -f "$F"; exit $rc')
 
 
-def parse(stdout: str) -> dict[str, dict]:
+def parse(stdout: str, tag: str = TAG) -> dict[str, dict]:
     """node -> its probe document, reassembled from its numbered lines. A node whose
     lines are incomplete or not JSON is left out (its error says the step gave nothing)."""
     parts: dict[str, dict[int, str]] = {}
     totals: dict[str, int] = {}
+    line_re = LINE if tag == TAG else re.compile(LINE.pattern.replace(re.escape(TAG),
+                                                                      re.escape(tag)))
     for line in stdout.splitlines():
-        found = LINE.match(line)
+        found = line_re.match(line)
         if found is None:
             continue
         node, index, total, text = found.group(1), int(found.group(2)), \
@@ -97,11 +110,16 @@ def parse(stdout: str) -> dict[str, dict]:
     return docs
 
 
-def gather(cluster: Cluster, nodes: list[Node], runtime: bool = True) -> dict[str, dict]:
-    """Facts of every node, in the shape facts.gather gives (with `reach`)."""
+def gather(cluster: Cluster, nodes: list[Node], runtime: bool = True,
+           keep: contextlib.ExitStack | None = None) -> dict[str, dict]:
+    """Facts of every node, in the shape facts.gather gives (with `reach`). With `keep`,
+    the allocation that ran the probe is left held on it (the run's job, runjob.py)."""
     started = time.monotonic()
     out: dict[str, dict] = {}
-    with LoginShell(cluster) as login:
+    with contextlib.ExitStack() as stack:
+        login = stack.enter_context(LoginShell(cluster))
+        if keep is not None:
+            keep.enter_context(stack.pop_all())  # the login shell outlives the gathering
         states = node_states(login, [n.name for n in nodes])
         usable, ours = [], []
         for node in nodes:
@@ -116,7 +134,7 @@ def gather(cluster: Cluster, nodes: list[Node], runtime: bool = True) -> dict[st
             else:
                 usable.append(node)
         if usable:
-            out.update(_probe(cluster, login, usable, runtime, started))
+            out.update(_probe(cluster, login, usable, runtime, started=started, keep=keep))
     if ours:
         over_ssh = transport.fan_out(ours, lambda n: facts.gather_node(cluster, n, runtime),
                                      cluster.parallelism)
@@ -126,15 +144,15 @@ def gather(cluster: Cluster, nodes: list[Node], runtime: bool = True) -> dict[st
     return {n.name: out[n.name] for n in nodes}
 
 
-def _probe(cluster: Cluster, login: LoginShell, nodes: list[Node], runtime: bool,
-           started: float) -> dict[str, dict]:
+def _probe(cluster: Cluster, login: LoginShell, nodes: list[Node], runtime: bool, *,
+           started: float, keep: contextlib.ExitStack | None) -> dict[str, dict]:
     """Allocate, broadcast, run the step. A node Slurm names as unreachable (sbcast or
     step launch) gets that error, and the others are tried again without it."""
     out: dict[str, dict] = {}
     pending = list(nodes)
     for _attempt in range(3):
         pending = _attempt_once(cluster, login, pending, runtime=runtime, started=started,
-                                out=out)
+                                out=out, keep=keep)
         if not pending:
             break
     for node in pending:
@@ -144,31 +162,38 @@ def _probe(cluster: Cluster, login: LoginShell, nodes: list[Node], runtime: bool
 
 
 def _attempt_once(cluster: Cluster, login: LoginShell, nodes: list[Node], *, runtime: bool,
-                  started: float, out: dict) -> list[Node]:
-    """One allocation's try; returns the nodes to try again (none when nothing helps)."""
+                  started: float, out: dict, keep: contextlib.ExitStack | None) -> list[Node]:
+    """One allocation's try; returns the nodes to try again (none when nothing helps).
+    The allocation of the try that needs no other is kept on `keep` (when given)."""
     token = f"preflight-{uuid.uuid4().hex[:10]}"
     path = f"/tmp/{token}.json"
     timeout = max(n.command_timeout for n in nodes) + 30
-    try:
-        with Allocation(login, cluster, [n.name for n in nodes], token) as job:
-            try:
-                job.broadcast(bundle(cluster, nodes, runtime), path)
-            except SlurmError as exc:
-                return _without_named(nodes, str(exc), started, out)
-            done = job.step([n.name for n in nodes], bootstrap(nodes, path), timeout)
-    except SlurmError as exc:
-        out.update({n.name: _unreached(str(exc), started) for n in nodes})
-        return []
-    docs = parse(done.stdout)
-    for node in nodes:
-        if node.name in docs:
-            out[node.name] = _reached(docs[node.name], started, job.job)
-    failed = [n for n in nodes if n.name not in docs]
-    if done.timed_out:
-        out.update({n.name: _unreached(f"Slurm step on {n.name}: no facts within {timeout:g} s",
-                                       started) for n in failed})
-        return []
-    return _without_named(failed, done.stderr, started, out) if failed else []
+    with contextlib.ExitStack() as stack:
+        try:
+            job = stack.enter_context(Allocation(login, cluster, [n.name for n in nodes], token))
+        except SlurmError as exc:  # no allocation at all: trying again would not help
+            out.update({n.name: _unreached(str(exc), started) for n in nodes})
+            return []
+        try:
+            job.broadcast(bundle(cluster, nodes, runtime), path)
+        except SlurmError as exc:
+            return _without_named(nodes, str(exc), started, out)
+        done = job.step([n.name for n in nodes], bootstrap(nodes, path), timeout)
+        docs = parse(done.stdout)
+        for node in nodes:
+            if node.name in docs:
+                out[node.name] = _reached(docs[node.name], started, job.job)
+        failed = [n for n in nodes if n.name not in docs]
+        if done.timed_out:
+            out.update({n.name: _unreached(f"Slurm step on {n.name}: no facts within "
+                                           f"{timeout:g} s", started) for n in failed})
+            again = []
+        else:
+            again = _without_named(failed, done.stderr, started, out) if failed else []
+        if keep is not None and not again:
+            keep.enter_context(stack.pop_all())
+            runjob.use(runjob.RunJob(job.job, token, tuple(n.name for n in nodes)))
+        return again
 
 
 def _without_named(nodes: list[Node], text: str, started: float, out: dict) -> list[Node]:

@@ -184,23 +184,20 @@ def test_hung_collective_step_is_cancelled_and_leaves_nothing(bed, tmp_path):
     path.write_text(yaml.safe_dump(doc))
     spec = inventory.load(path)
     nodes = [spec.node(f"node-{i}") for i in (1, 2, 3, 4)]
+    slurm.wait_idle(head(), [n.name for n in nodes], 60)  # earlier tests' drains undone
     result: dict = {}
-
-    def run() -> None:
-        with contextlib.ExitStack() as keep:
-            try:
-                reached = facts.gather(spec, nodes, runtime=False, keep=keep)
-                assert all(f["reach"]["ok"] for f in reached.values()), reached
-                result.update(nccl.run(spec, nccl.plan_all(spec, nodes)))
-            finally:
-                runjob.use(None)
-
-    runner = threading.Thread(target=run)
-    runner.start()
-    frozen = _freeze_workers("node-3", within=60)
-    started = time.monotonic()
-    runner.join(doc["nccl"]["deadline"] + nccl.KILL_AFTER_S + 60)
-    assert not runner.is_alive(), "the collective outlived its deadline"
+    with contextlib.ExitStack() as keep:
+        keep.callback(runjob.use, None)
+        reached = facts.gather(spec, nodes, runtime=False, keep=keep)
+        assert {n: f["reach"]["reason"] for n, f in reached.items()} == \
+            dict.fromkeys(reached)
+        runner = threading.Thread(target=lambda: result.update(
+            nccl.run(spec, nccl.plan_all(spec, nodes))))
+        runner.start()
+        frozen = _freeze_workers("node-3", within=60)
+        started = time.monotonic()
+        runner.join(doc["nccl"]["deadline"] + nccl.KILL_AFTER_S + 60)
+        assert not runner.is_alive(), "the collective outlived its deadline"
     print(f"froze {frozen} worker(s); run ended {time.monotonic() - started:.1f} s later")
     assert time.monotonic() - started <= doc["nccl"]["deadline"] + nccl.KILL_AFTER_S + 40
     assert result["launcher"].startswith("slurm job ")

@@ -147,7 +147,7 @@ class SlurmSettings(Strict):
     reservation: str | None = None
     time_limit: str = Field("30", pattern=r"^[0-9:-]{1,16}$")  # salloc --time: 30 minutes
     alloc_wait: float = Field(60, gt=0, le=3600)  # seconds salloc may wait for the nodes
-    step_timeout: float = Field(300, gt=0, le=86400)  # one srun step, then it is cancelled
+    step_timeout: float = Field(300, gt=0, le=86400)  # the probe's srun step, then cancelled
     salloc_options: list[str] = []  # passed to salloc as given, e.g. ["--exclusive"]
     srun_options: list[str] = []
     drain_prefix: str = Field("preflight:", min_length=1, max_length=40)

@@ -72,6 +72,24 @@ def test_faults_named_and_a_node_without_slurmd_is_an_error(bed, tmp_path):
     assert [j for j in slurm.jobs(head()) if not j.endswith("COMPLETING")] == []
 
 
+def test_collective_and_master_port_run_as_steps_of_the_run_job(bed, tmp_path):
+    healthy = run_suites(SLURM_YAML, tmp_path / "ok", "-m", "nccl", "-n", "2")
+    assert healthy.rc == 0, healthy.output[-2000:]
+    outcome = json.loads((tmp_path / "ok" / ".nccl.json").read_text())["value"]
+    assert outcome["launcher"].startswith("slurm job ")
+    assert outcome["cleanup"] == dict.fromkeys(outcome["nodes"], "clean")
+    results = json.loads((tmp_path / "ok" / "results.json").read_text())
+    assert results["collective"]["launcher"] == outcome["launcher"]
+    bed.fault("egress-drop", "node-3", "29500")
+    blocked = run_suites(SLURM_YAML, tmp_path / "port", "-m", "network", "-n", "2")
+    assert set(failing(blocked)) == {"node-3"}
+    assert "node-3: master port: expected TCP connect to 10.231.7.11:29500" in \
+        blocked.messages["test_network_master_port_reachable[node-3]"]
+    _no_jobs_within(30)
+    state = simcluster.load()
+    assert slurm.leftover_processes(state) == {n: [] for n in state["nodes"]}
+
+
 def test_drain_failed_and_resume_fixed_touch_only_our_own(bed, tmp_path):
     anchor = head()
     slurm.scontrol(anchor, "update", "nodename=node-4", "state=drain", "reason=hand: fan swap")
@@ -204,11 +222,7 @@ def test_hung_collective_step_is_cancelled_and_leaves_nothing(bed, tmp_path):
     assert not result["ok"]
     assert result["nodes"]["node-3"]["reason"].startswith("still running at the deadline")
     assert result["cleanup"] == dict.fromkeys(result["nodes"], "clean")
-    released = time.monotonic()
-    while slurm.jobs(head()) and time.monotonic() - released < 30:
-        time.sleep(0.2)  # the job's Epilog runs on every node while it is COMPLETING
-    assert slurm.jobs(head()) == []
-    print(f"job gone {time.monotonic() - released:.2f} s after the run released it")
+    print(f"job gone {_no_jobs_within(30):.2f} s after the run released it")
     state = simcluster.load()
     assert slurm.leftover_processes(state) == {n: [] for n in state["nodes"]}
 
@@ -234,3 +248,13 @@ def _cmdline(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def _no_jobs_within(seconds: float) -> float:
+    """Wait for Slurm to forget our jobs (a job is COMPLETING while its Epilog runs on
+    every node); how long it took."""
+    released = time.monotonic()
+    while slurm.jobs(head()) and time.monotonic() - released < seconds:
+        time.sleep(0.2)
+    assert slurm.jobs(head()) == []
+    return time.monotonic() - released

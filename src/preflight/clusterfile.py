@@ -153,6 +153,30 @@ class SlurmSettings(Strict):
     drain_prefix: str = Field("preflight:", min_length=1, max_length=40)
 
 
+# XID codes that mean "take the node out" in Azure's GPU XID health check
+# (Azure/azurehpc-health-checks customTests/azure_gpu_xid.nhc, also AKS's GPU node problem
+# detector); meanings in NVIDIA's "XID Errors" catalogue (docs.nvidia.com/deploy/xid-errors).
+DRAIN_XIDS = (48, 56, 57, 58, 62, 63, 64, 65, 68, 69, 73, 74, 79, 80, 81, 92, 119, 120)
+HEALTH_GROUPS = ("pcie", "xid", "clocks", "nvlink", "ib", "ecc")
+
+
+class GpuHealthSettings(Strict):
+    """GPU node health beyond "CUDA works": which groups run and their thresholds. The
+    ECC defaults are AzNHC's (customTests/azure_gpu_ecc.nhc with its confs'
+    `check_gpu_ecc 20000000 10000`): any SRAM uncorrectable, SRAM correctable above 10000,
+    DRAM counts above 20000000, more than 512 uncorrectable remapped rows."""
+
+    groups: list[Literal["pcie", "xid", "clocks", "nvlink", "ib", "ecc"]] = \
+        list(HEALTH_GROUPS)
+    drain_xids: list[int] = list(DRAIN_XIDS)
+    temp_margin_c: float = Field(5, ge=0, le=50)  # "near the slowdown temperature"
+    power_margin: float = Field(0.02, ge=0, le=0.5)  # draw within 2 % of the power limit
+    ecc_sram_correctable_max: int = Field(10000, ge=0)
+    ecc_dram_max: int = Field(20000000, ge=0)
+    remapped_uncorrectable_max: int = Field(512, ge=0)
+    ib_hca: str | None = None  # NCCL_IB_HCA to check; default: nccl.env's
+
+
 class ReportSettings(Strict):
     """reports/: the HTML page, results.json, the run history and accepted failures."""
 
@@ -172,6 +196,7 @@ class ClusterFile(Strict):
     jupyter: JupyterSettings = JupyterSettings()
     provision: ProvisionSettings = ProvisionSettings()
     report: ReportSettings = ReportSettings()
+    gpu_health: GpuHealthSettings = GpuHealthSettings()
     launcher: Literal["ssh", "slurm"] = "ssh"
     slurm: SlurmSettings = SlurmSettings()
     defaults: Defaults = Defaults()
@@ -205,4 +230,4 @@ def _owner(loc: tuple, data: dict) -> str:
 SECTION_MODELS: dict[str, type[BaseModel]] = {
     "defaults": Defaults, "nccl": NcclSettings, "sync": SyncSettings, "ssh": SshSettings,
     "jupyter": JupyterSettings, "nodes": NodeEntry, "provision": ProvisionSettings,
-    "report": ReportSettings, "slurm": SlurmSettings}
+    "report": ReportSettings, "slurm": SlurmSettings, "gpu_health": GpuHealthSettings}

@@ -28,6 +28,7 @@ SECTIONS: dict[str, type] = {
     "miniconda": shapes.MinicondaFacts,
     "env": shapes.EnvFacts,
     "gpu": shapes.GpuFacts,
+    "health": shapes.HealthFacts,
     "net": shapes.NetFacts,
     "sync": shapes.SyncFacts,
     "ssh": shapes.SshFacts,

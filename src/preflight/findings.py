@@ -20,6 +20,8 @@ class Finding:
     expected: str
     found: str
     hint: str = ""
+    severity: str = ""  # "", or what ops should do: SEVERITIES
+
 
     def __post_init__(self) -> None:
         # node text is data: redacted, control characters visible, capped (nodetext)
@@ -29,6 +31,18 @@ class Finding:
     def __str__(self) -> str:
         tail = f" ({self.hint})" if self.hint else ""
         return f"{self.node}: {self.check}: expected {self.expected}, found {self.found}{tail}"
+
+
+# What a finding asks of ops, most urgent first (a gate may fail on "drain" only):
+# drain: take the node out of the queue now; reboot: a reset/reboot clears it (then check
+# again); investigate: look before the next job, the node may still run.
+SEVERITIES = ("drain", "reboot", "investigate")
+
+
+def worst(findings: list[Finding]) -> str:
+    """The most urgent severity among findings, "" when none has one."""
+    given = [f.severity for f in findings if f.severity in SEVERITIES]
+    return min(given, key=SEVERITIES.index) if given else ""
 
 
 class CheckFailed(AssertionError):

@@ -25,6 +25,7 @@ from . import envspec, sshconfig, yamlpos
 from .clusterfile import (
     ClusterFile,
     Defaults,
+    GpuHealthSettings,
     JupyterSettings,
     NcclSettings,
     NodeEntry,
@@ -82,6 +83,7 @@ class Cluster:
     provision: ProvisionSettings
     installer: Path | None  # provision.installer.path, resolved and existing
     report: ReportSettings
+    gpu_health: GpuHealthSettings
     waivers: tuple  # waivers.Waiver, read from report.waivers
     launcher: str  # ssh | slurm
     slurm: SlurmSettings
@@ -137,7 +139,8 @@ def load(path: str | Path) -> Cluster:
         installer=_existing(base, spec.provision.installer.path, doc,
                             ("provision", "installer", "path"), "installer")
         if spec.provision.installer else None,
-        report=spec.report, waivers=_waivers(base, spec.report.waivers, doc),
+        report=spec.report, gpu_health=spec.gpu_health,
+        waivers=_waivers(base, spec.report.waivers, doc),
         launcher=spec.launcher, slurm=spec.slurm,
         login=_resolve(spec.slurm.login, NodeEntry(name=spec.slurm.login), d, env.name)
         if spec.slurm.login else None,

@@ -20,7 +20,7 @@ from . import channels, contract, envspec, inventory, lockfile, once, progress, 
 from . import facts as facts_mod
 from .contract import SectionBroken
 from .errors import UserError
-from .findings import CheckFailed
+from .findings import CheckFailed, worst
 from .live import collective, collective_pairs, master_port, ssh_logins  # noqa: F401 - fixtures
 from .nodetext import TEXT_MAX, clean
 from .slurm import runjob
@@ -37,6 +37,7 @@ MARKERS = {
     "miniconda": "Miniconda install and layout",
     "env": "conda environment pins, provenance and cross-node sameness",
     "cuda": "torch runtime, GPUs, CUDA and driver",
+    "gpu_health": "PCIe links, XIDs, throttling, ECC, NVLink, InfiniBand (severity-tagged)",
     "ssh": "SSH client and server configuration, keys, node-to-node",
     "nccl": "cross-node collective test and its network pre-checks (slow)",
     "jupyter": "the env's Jupyter kernel and no server open without auth",
@@ -298,7 +299,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         found = error.findings
         item.user_properties += [("expected", clean("; ".join(f.expected for f in found))),
                                  ("found", clean("; ".join(f.found for f in found))),
-                                 ("hint", clean("; ".join(f.hint for f in found if f.hint)))]
+                                 ("hint", clean("; ".join(f.hint for f in found if f.hint))),
+                                 ("severity", worst(found))]
     rep = yield
     if isinstance(error, CheckFailed | SectionBroken | pytest.fail.Exception):
         # the message is the whole report: no traceback, node text made safe (nodetext)

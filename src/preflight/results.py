@@ -35,7 +35,8 @@ def entry(nodeid: str, outcome: str, props: dict, message: str, duration: float)
             "check": props.get("check") or test.split("[")[0],
             "node": props.get("node", "cluster"), "outcome": outcome,
             "expected": props.get("expected", ""), "found": props.get("found", ""),
-            "hint": props.get("hint", ""), "message": message,
+            "hint": props.get("hint", ""), "severity": props.get("severity") or None,
+            "message": message,
             "duration_s": round(duration, 3),
             "waiver": {"id": props["waiver"], "state": props.get("waiver_state")}
             if props.get("waiver") else None,

@@ -125,6 +125,48 @@ class GpuFacts(TypedDict):
     smi: NotRequired[SmiReport]
 
 
+class NvlinkReport(TypedDict):
+    rc: int
+    text: str
+    error: str
+
+
+class XidEvent(TypedDict):
+    xid: int
+    count: int
+    devices: list[str]
+    last: str
+
+
+class KernelXids(TypedDict):
+    readable: bool
+    source: str | None
+    reason: str | None
+    events: list[XidEvent]
+
+
+class IbPort(TypedDict):
+    state: str | None
+    phys_state: str | None
+    rate: str | None
+    link_layer: str | None
+
+
+class IbDevice(TypedDict):
+    ports: dict[str, IbPort]
+
+
+class IbFacts(TypedDict):
+    present: bool
+    devices: dict[str, IbDevice]
+
+
+class HealthFacts(TypedDict):
+    nvlink: NvlinkReport | None
+    xid: KernelXids
+    ib: IbFacts
+
+
 class NetFacts(TypedDict):
     hostname: str
     hostname_addrs: Addresses

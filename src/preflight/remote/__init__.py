@@ -2,7 +2,7 @@
 
 The probe runs under any python3 >= 3.6 with the stdlib only. It is one script, kept in
 parts by concern and joined in PROBE_PARTS order: probe_base (helpers every section uses),
-probe_install, probe_host, probe_access (the sections), probe_main (runs them all).
+probe_install, probe_host, probe_health, probe_access (the sections), probe_main (runs them all).
 runtime.py runs under the env's own Python (it imports torch); nccl_worker.py under
 torchrun. Keep all of them free of third-party imports.
 """
@@ -11,8 +11,8 @@ import types
 from pathlib import Path
 
 HERE = Path(__file__).parent
-PROBE_PARTS = ("probe_base.py", "probe_install.py", "probe_host.py", "probe_access.py",
-               "probe_main.py")
+PROBE_PARTS = ("probe_base.py", "probe_install.py", "probe_host.py", "probe_health.py",
+               "probe_access.py", "probe_main.py")
 
 
 def source(name: str) -> str:

@@ -6,8 +6,8 @@ def main():
     started = time.time()
     facts = {"probe_version": PROBE_VERSION, "section_seconds": {}}
     for name, gather in (("node", node), ("login", login), ("miniconda", miniconda),
-                         ("env", env), ("gpu", gpu), ("net", net), ("sync", sync), ("ssh", ssh),
-                         ("jupyter", jupyter),
+                         ("env", env), ("gpu", gpu), ("health", health), ("net", net),
+                         ("sync", sync), ("ssh", ssh), ("jupyter", jupyter),
                          ("runtime", runtime)):
         begun = time.time()
         facts[name] = gather()

@@ -1,0 +1,278 @@
+"""GPU node health in depth: PCIe links, XIDs since boot, clock throttling, NVLink,
+InfiniBand ports and ECC counts, each finding with a severity (findings.SEVERITIES), and
+the same GPU/link picture on every node (by plurality, as for the env).
+
+The thresholds and the groups that run come from cluster.yaml's `gpu_health` block; the
+sources of their defaults are named there (clusterfile.GpuHealthSettings).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from ClusterShell.NodeSet import NodeSet
+
+from .. import contract, nvsmi
+from ..clusterfile import GpuHealthSettings
+from ..findings import Finding
+from ..inventory import Node
+from . import cuda, sameness
+
+GPU_GROUPS = ("pcie", "xid", "clocks", "nvlink", "ecc")
+# Clock event reasons that are not a fault: idle, clocks set on purpose, the software
+# power cap (AzNHC's azure_gpu_clock_throttling.nhc ignores the same), display, sync boost.
+BENIGN_CLOCKS = {"gpu_idle", "applications_clocks_setting", "sw_power_cap",
+                 "display_clocks_setting", "sync_boost"}
+HARDWARE_CLOCKS = {"hw_slowdown", "hw_power_brake_slowdown"}  # the board pulls clocks down
+
+
+def skip_unless(node: Node, settings: GpuHealthSettings, group: str) -> None:
+    """One skip reason per node for a group that does not apply there."""
+    if group not in settings.groups:
+        pytest.skip(f"{node.name}: {group} not checked: gpu_health.groups leaves it out")
+    if group in GPU_GROUPS and node.gpus == 0:
+        pytest.skip(f"{node.name}: {group} not checked: the node declares no GPUs (gpus: 0)")
+
+
+def _gpus(node: Node, facts: dict) -> list[dict] | list[Finding]:
+    """The parsed GPUs, or a finding when nvidia-smi gave no usable report."""
+    report = cuda.smi(facts)
+    if report is None:
+        return [Finding(node.name, "nvidia-smi report", f"nvidia-smi -q -x for {node.gpus} "
+                        "GPU(s)", "no nvidia-smi on the node", severity="investigate")]
+    if report.get("error"):
+        return [Finding(node.name, "nvidia-smi report", "a readable nvidia-smi -q -x report",
+                        report["error"], severity="investigate")]
+    return report["gpus"]
+
+
+def _where(gpu: dict) -> str:
+    return f"GPU {gpu['index']} ({gpu['health'].get('bus_id') or '?'})"
+
+
+def pcie(node: Node, facts: dict) -> list[Finding]:
+    """Each GPU's link at its max width, and at its max generation unless the GPU is idle
+    (idle links train down to save power: not a fault)."""
+    gpus = _gpus(node, facts)
+    if gpus and isinstance(gpus[0], Finding):
+        return gpus
+    found = []
+    for gpu in gpus:
+        h = gpu["health"]
+        width, width_max, gen, gen_max = (h["pcie_width"], h["pcie_width_max"], h["pcie_gen"],
+                                          h["pcie_gen_max"])
+        idle = "gpu_idle" in (h["clock_reasons"] or [])
+        narrow = width is not None and width_max is not None and width < width_max
+        slow = gen is not None and gen_max is not None and gen < gen_max and not idle
+        if narrow or slow:
+            found.append(Finding(node.name, "PCIe link", f"Gen{gen_max} x{width_max} (the "
+                                 f"link's max) on {_where(gpu)}", f"Gen{gen} x{width}",
+                                 "reseat the GPU or its riser", severity="drain"))
+    return found
+
+
+def xids(node: Node, facts: dict, settings: GpuHealthSettings) -> list[Finding]:
+    log = facts["health"]["xid"]
+    if not log["readable"]:
+        pytest.skip(f"{node.name}: XIDs not checked: kernel log not readable "
+                    f"({log['reason']}); run the probe as root or in group systemd-journal")
+    listed = set(settings.drain_xids)
+    return [Finding(node.name, f"XID {e['xid']}", f"no XID {e['xid']} since boot (drain "
+                    "list: Azure's GPU XID check)", f"{e['count']} on "
+                    f"{', '.join(e['devices']) or '?'}, last: {e['last']}",
+                    f"from {log['source']}", severity="drain")
+            for e in log["events"] if e["xid"] in listed]
+
+
+def clocks(node: Node, facts: dict, settings: GpuHealthSettings) -> list[Finding]:
+    """Active throttle reasons beyond the benign ones; temperature or power at the edge."""
+    gpus = _gpus(node, facts)
+    if gpus and isinstance(gpus[0], Finding):
+        return gpus
+    found = []
+    for gpu in gpus:
+        h = gpu["health"]
+        bad = sorted(set(h["clock_reasons"] or []) - BENIGN_CLOCKS)
+        if bad:
+            found.append(Finding(node.name, "clock throttling", f"no throttle reason on "
+                                 f"{_where(gpu)} beyond idle or the power cap",
+                                 ", ".join(bad), severity="drain" if HARDWARE_CLOCKS & set(bad)
+                                 else "investigate"))
+        if h["temp_c"] is not None and h["temp_slowdown_c"] is not None and \
+                h["temp_c"] >= h["temp_slowdown_c"] - settings.temp_margin_c:
+            found.append(Finding(node.name, "temperature", f"below {h['temp_slowdown_c']} C - "
+                                 f"{settings.temp_margin_c:g} (slowdown) on {_where(gpu)}",
+                                 f"{h['temp_c']} C", "check cooling", severity="investigate"))
+        if h["power_w"] is not None and h["power_limit_w"] and \
+                h["power_w"] >= h["power_limit_w"] * (1 - settings.power_margin):
+            found.append(Finding(node.name, "power", f"below {h['power_limit_w']} W (the limit) "
+                                 f"less {settings.power_margin:.0%} on {_where(gpu)}",
+                                 f"{h['power_w']} W", severity="investigate"))
+    return found
+
+
+def ecc(node: Node, facts: dict, settings: GpuHealthSettings) -> list[Finding]:
+    gpus = _gpus(node, facts)
+    if gpus and isinstance(gpus[0], Finding):
+        return gpus
+    found = []
+    for gpu in gpus:
+        h = gpu["health"]
+        for scope in ("volatile", "aggregate"):
+            counts = h[f"ecc_{scope}"] or {}
+            limits = {"sram_uncorrectable": 0,
+                      "sram_correctable": settings.ecc_sram_correctable_max,
+                      "dram_uncorrectable": settings.ecc_dram_max,
+                      "dram_correctable": settings.ecc_dram_max}
+            for counter, limit in limits.items():
+                if (counts.get(counter) or 0) > limit:
+                    found.append(Finding(node.name, "ECC", f"{scope} {counter} <= {limit} on "
+                                         f"{_where(gpu)}", str(counts[counter]),
+                                         severity="drain"))
+        rows = h["remapped_uncorrectable"]
+        if rows is not None and rows > settings.remapped_uncorrectable_max:
+            found.append(Finding(node.name, "remapped rows", f"uncorrectable remapped rows <= "
+                                 f"{settings.remapped_uncorrectable_max} on {_where(gpu)}",
+                                 str(rows), severity="drain"))
+    return found
+
+
+def nvlink_of(facts: dict) -> dict[int, dict[int, float | None]] | None:
+    report = facts["health"]["nvlink"]
+    if report is None or report["rc"] != 0:
+        return None
+    return nvsmi.parse_nvlink(report["text"]) or None
+
+
+def nvlink(node: Node, facts: dict, fleet: Fleet) -> list[Finding]:
+    links = nvlink_of(facts)
+    report = facts["health"]["nvlink"]
+    if links is None or not any(links.values()):
+        why = "no nvidia-smi" if report is None else report["error"] or \
+            "no NVLink reported (PCIe-only GPUs)"
+        pytest.skip(f"{node.name}: NVLink not checked: {why}")
+    found = []
+    for index, gpu in sorted(links.items()):
+        down = [str(k) for k, v in sorted(gpu.items()) if v is None]
+        if down:
+            found.append(Finding(node.name, "NVLink", f"every link up on GPU {index}",
+                                 f"link {', '.join(down)} inactive ({len(gpu) - len(down)}/"
+                                 f"{len(gpu)} up)", severity="drain"))
+    up = sum(v is not None for gpu in links.values() for v in gpu.values())
+    if fleet.nvlinks and up < fleet.nvlinks:
+        found.append(Finding(node.name, "NVLink count", f"{fleet.nvlinks} active links (the "
+                             "cluster's plurality)", str(up), severity="drain"))
+    return found
+
+
+def ib_ports(facts: dict) -> dict[str, dict]:
+    """"mlx5_0/1" -> its port facts."""
+    devices = facts["health"]["ib"]["devices"]
+    return {f"{d}/{p}": port for d, dev in devices.items() for p, port in dev["ports"].items()}
+
+
+def rate_gbps(port: dict) -> float | None:
+    return nvsmi._number(port.get("rate"))
+
+
+def ib(node: Node, facts: dict, settings: GpuHealthSettings, fleet: Fleet,
+       hca: str | None) -> list[Finding]:
+    ports = ib_ports(facts)
+    if not ports and not hca:
+        pytest.skip(f"{node.name}: InfiniBand not checked: no RDMA devices "
+                    "(/sys/class/infiniband) and NCCL_IB_HCA unset")
+    found = []
+    for name, port in sorted(ports.items()):
+        state, phys = port.get("state") or "?", port.get("phys_state") or "?"
+        if not state.endswith("ACTIVE") or not phys.endswith("LinkUp"):
+            found.append(Finding(node.name, "IB port", f"{name} ACTIVE / LinkUp",
+                                 f"{state} / {phys}", severity="drain"))
+            continue
+        rate = rate_gbps(port)
+        if fleet.ib_rate and rate is not None and rate < fleet.ib_rate:
+            found.append(Finding(node.name, "IB rate", f"{name} at {fleet.ib_rate:g} Gb/s (the "
+                                 "cluster's plurality)", port.get("rate") or "?",
+                                 severity="drain"))
+    found += _hca_named(node, ports, hca)
+    return found
+
+
+def _hca_named(node: Node, ports: dict[str, dict], hca: str | None) -> list[Finding]:
+    """NCCL_IB_HCA's devices exist ("mlx5_0:1,mlx5_1", "=mlx5_0" exact, "^..." excludes:
+    nothing to find). Without "=", an entry is a prefix, as NCCL reads it."""
+    if not hca or hca.startswith("^"):
+        return []
+    exact = hca.startswith("=")
+    devices = sorted({p.split("/")[0] for p in ports})
+    missing = []
+    for entry in hca.lstrip("=").split(","):
+        device, _, port = entry.strip().partition(":")
+        matches = [d for d in devices if (d == device if exact else d.startswith(device))]
+        if not device or not matches or (port and not any(f"{d}/{port}" in ports
+                                                          for d in matches)):
+            missing.append(entry.strip())
+    if not missing:
+        return []
+    return [Finding(node.name, "NCCL_IB_HCA", f"{', '.join(missing)} present (NCCL_IB_HCA="
+                    f"{hca})", f"devices: {', '.join(devices) or 'none'}",
+                    severity="investigate")]
+
+
+def picture(facts: dict) -> dict[str, str]:
+    """What should be the same on every node: GPUs, PCIe links, NVLink, IB rates."""
+    report = cuda.smi(facts) or {}
+    gpus = report.get("gpus") or []
+    links = nvlink_of(facts) or {}
+    rates = Counter(str(rate_gbps(p)) for p in ib_ports(facts).values())
+    return {
+        "GPUs": f"{len(gpus)} x {gpus[0]['name']}" if gpus else "none",
+        "PCIe max": ", ".join(sorted({f"Gen{g['health']['pcie_gen_max']} "
+                                      f"x{g['health']['pcie_width_max']}" for g in gpus}))
+        or "none",
+        "NVLinks": str(sum(len(g) for g in links.values())),
+        "IB ports": ", ".join(f"{n} x {r} Gb/s" for r, n in sorted(rates.items())) or "none",
+    }
+
+
+class Fleet:
+    """The cluster's pluralities, computed once per run."""
+
+    def __init__(self, cluster_facts: dict[str, dict]) -> None:
+        usable = contract.usable(cluster_facts, "gpu", "health")
+        self.pictures = {n: picture(f) for n, f in usable.items()}
+        self.tallies = {k: Counter(p[k] for p in self.pictures.values()).most_common()
+                        for k in next(iter(self.pictures.values()), {})}
+        ups = Counter(sum(v is not None for g in (nvlink_of(f) or {}).values() for v in g.values())
+                      for f in usable.values())
+        self.nvlinks = _plurality(ups)
+        rates = Counter(r for f in usable.values() for p in ib_ports(f).values()
+                        if (r := rate_gbps(p)) is not None and
+                        (p.get("state") or "").endswith("ACTIVE"))
+        self.ib_rate = _plurality(rates)
+
+
+def _plurality(tally: Counter):
+    """The most common value when it is a strict plurality (no tie), else None."""
+    top = tally.most_common(2)
+    if not top or (len(top) == 2 and top[0][1] == top[1][1]):
+        return None
+    return top[0][0]
+
+
+def same_picture(node: Node, fleet: Fleet) -> list[Finding]:
+    mine = fleet.pictures.get(node.name)
+    if mine is None:
+        return []
+    found = []
+    for key, value in mine.items():
+        tally = fleet.tallies[key]
+        if sameness.standing(value, tally) is not None:
+            others = "; ".join(f"{_holding(fleet, key, v)}: {v}" for v, _ in tally[:4])
+            found.append(Finding(node.name, f"same {key} on every node", tally[0][0], value,
+                                 others, severity="investigate"))
+    return found
+
+
+def _holding(fleet: Fleet, key: str, value: str) -> str:
+    return str(NodeSet.fromlist([n for n, p in fleet.pictures.items() if p[key] == value]))

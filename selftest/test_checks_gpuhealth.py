@@ -77,7 +77,7 @@ def test_healthy_h100_node_passes_every_check(tmp_path):
 
 
 def test_degraded_pcie_link_names_the_gpu_and_its_link(tmp_path):
-    facts, fleet = fleet_with(tmp_path, {"smi": "h100x8-pcie-degraded.xml"})
+    facts, _ = fleet_with(tmp_path, {"smi": "h100x8-pcie-degraded.xml"})
     found = health.pcie(node("w3"), facts["w3"])
     assert [str(f) for f in found] == [
         "w3: PCIe link: expected Gen5 x16 (the link's max) on GPU 3 (00000000:5D:00.0), "
@@ -110,8 +110,8 @@ def test_unreadable_kernel_log_is_a_skip_with_the_reason_never_a_pass(tmp_path, 
     monkeypatch.setattr(PROBE, "run", lambda argv, timeout: {
         "rc": 1, "stdout": "", "stderr": "Failed to open journal: Permission denied"})
     facts["health"]["xid"] = PROBE.kernel_xids(str(tmp_path / "no-such-kmsg"))
-    with pytest.raises(pytest.skip.Exception, match="kernel log not readable .*no-such-kmsg: "
-                       "No such file or directory; journalctl: Failed to open journal"):
+    with pytest.raises(pytest.skip.Exception, match=r"kernel log not readable .*no-such-kmsg: "
+                       r"No such file or directory; journalctl: Failed to open journal"):
         health.xids(node(), facts, SETTINGS)
 
 
@@ -187,8 +187,15 @@ def test_cpu_only_node_skips_every_gpu_group_with_one_reason(tmp_path):
         with pytest.raises(pytest.skip.Exception, match="declares no GPUs"):
             health.skip_unless(node(gpus=0), SETTINGS, group)
     health.skip_unless(node(gpus=0), SETTINGS, "ib")  # IB may serve CPU nodes: it runs
+    quiet = facts_for(tmp_path)
+    quiet["health"]["xid"]["events"] = []
+    with pytest.raises(pytest.skip.Exception, match="declares no GPUs"):
+        health.xids(node(gpus=0), quiet, SETTINGS)
+    xid_log = facts_for(tmp_path, kmsg="kmsg-xid-79-48.txt", name="w2")  # a driver after all
+    assert [f.check for f in health.xids(node(gpus=0), xid_log, SETTINGS)] == \
+        ["XID 48", "XID 63", "XID 79"]
     off = GpuHealthSettings(groups=["xid"])
-    with pytest.raises(pytest.skip.Exception, match="gpu_health.groups leaves it out"):
+    with pytest.raises(pytest.skip.Exception, match=r"gpu_health\.groups leaves it out"):
         health.skip_unless(node(), off, "pcie")
 
 

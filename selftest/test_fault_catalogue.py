@@ -97,6 +97,10 @@ CATALOGUE = {
     "jupyter-open": Case(test="test_jupyter_not_exposed_without_auth",
                          words=["port 8888", "bound to 0.0.0.0 with no token and no password"]),
     "jupyter-token": Case(("tok-5f0c1e9a7b3d",)),  # protected: a healthy variant
+    "ib": Case(("ndr8-port-down",), test="test_ib_ports_active_at_cluster_rate",
+               words=["IB port: expected mlx5_3/1 ACTIVE / LinkUp", "1: DOWN / 3: Disabled"]),
+    "xid": Case(test="test_gpu_no_drain_xid_since_boot",
+                words=["XID 79", "2 on PCI:0000:9a:00", "GPU has fallen off the bus"]),
     "kernel-unregister": Case(test="test_jupyter_kernel_registered",
                               words=["kernel 'pytorch-dist' registered", "not registered"]),
 }

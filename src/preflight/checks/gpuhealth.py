@@ -19,7 +19,7 @@ from ..findings import Finding
 from ..inventory import Node
 from . import cuda, sameness
 
-GPU_GROUPS = ("pcie", "xid", "clocks", "nvlink", "ecc")
+GPU_GROUPS = ("pcie", "clocks", "nvlink", "ecc")  # xid: see xids()
 # Clock event reasons that are not a fault: idle, clocks set on purpose, the software
 # power cap (AzNHC's azure_gpu_clock_throttling.nhc ignores the same), display, sync boost.
 BENIGN_CLOCKS = {"gpu_idle", "applications_clocks_setting", "sw_power_cap",
@@ -73,7 +73,12 @@ def pcie(node: Node, facts: dict) -> list[Finding]:
 
 
 def xids(node: Node, facts: dict, settings: GpuHealthSettings) -> list[Finding]:
+    """XIDs on the drain list since boot. A node that declares no GPUs is judged only when
+    its kernel log has XIDs at all (an NVIDIA driver is loaded: it has GPUs after all)."""
     log = facts["health"]["xid"]
+    if node.gpus == 0 and not log["events"]:
+        pytest.skip(f"{node.name}: xid not checked: the node declares no GPUs (gpus: 0) "
+                    "and its kernel log has no XID")
     if not log["readable"]:
         pytest.skip(f"{node.name}: XIDs not checked: kernel log not readable "
                     f"({log['reason']}); run the probe as root or in group systemd-journal")

@@ -114,6 +114,29 @@ def gather_full(count: int) -> dict:
             "reached": sum(f["reach"]["ok"] for f in gathered.values())}
 
 
+def probe_health_cost(spec) -> dict:
+    """The probe's `health` section (nvlink -s, kernel log XIDs, /sys/class/infiniband)
+    against the whole probe, per node: plain nodes, then node-3 with a fake 8-port IB tree
+    and an XID kernel log (the test bed's ib and xid faults)."""
+    def measure() -> dict:
+        got = facts.gather(spec, list(spec.nodes), runtime=False)
+        health = sorted(f["section_seconds"]["health"] for f in got.values())
+        probe = sorted(f["probe_seconds"] for f in got.values())
+        return {"health_ms_median": round(health[len(health) // 2] * 1000, 1),
+                "health_ms_max": round(health[-1] * 1000, 1),
+                "probe_s_median": probe[len(probe) // 2],
+                "health_share": round(health[len(health) // 2] / probe[len(probe) // 2], 3)}
+    plain = measure()
+    from simcluster import faults as simfaults
+    simfaults.inject("node-3", "ib")
+    simfaults.inject("node-3", "xid")
+    try:
+        faked = measure()
+    finally:
+        simfaults.heal("node-3")
+    return {"plain": plain, "with_ib_and_xid_on_node_3": faked}
+
+
 def replay_fleet(count: int) -> dict:
     """Every per-node check for `count` synthetic nodes (a recorded node's facts, copied)
     from --facts: what the controller's pytest, xdist and checks cost per node."""
@@ -154,6 +177,7 @@ def main() -> None:
                 harness["probe_conda_meta"] = bench_env.probe_conda_meta_cost(
                     spec, spec.nodes[0])
                 harness["collective"] = bench_nccl.measure(spec)
+                harness["probe_health"] = probe_health_cost(spec)
             suite_run(count)  # first run writes the nodes' bytecode caches, as on a real node
             floor = gather_full(count)
             run = suite_run(count)

@@ -52,7 +52,13 @@ def test_healthy_cluster_passes_with_one_case_per_check_per_node(up, tmp_path):
     assert all(found == checks for found in per_node.values())
     assert len([c for c in run.cases if c.endswith("]")]) == len(checks) * 4
     skipped = {c for c, o in run.cases.items() if o == "skipped"}
-    assert {c.split("[")[0] for c in skipped} <= {"test_env_matches_lock"}  # no lock set
+    health = {c for c in skipped if c.startswith(("test_gpu_", "test_ib_"))}
+    assert {c.split("[")[0] for c in skipped - health} <= {"test_env_matches_lock"}  # no lock
+    for case in health:  # CPU-only nodes: GPU health skips, one reason naming the node
+        node = case.split("[")[1].rstrip("]")
+        assert f"{node}: " in run.messages[case]
+        assert "not checked" in run.messages[case] or "nothing to compare" in \
+            run.messages[case]
     assert set(run.cases.values()) <= {"passed", "skipped"}
     assert "PASS" in (tmp_path / "summary.md").read_text()
 

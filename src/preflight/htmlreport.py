@@ -114,11 +114,14 @@ def _diff(diff: dict | None) -> str:
 
 
 def _finding(result: dict, anchor: str) -> str:
-    fields = [(k, result.get(k)) for k in ("expected", "found", "hint") if result.get(k)]
+    fields = [(k, result.get(k)) for k in ("expected", "found", "hint", "severity")
+              if result.get(k)]
     facts = "".join(f"<dt>{k}</dt><dd>{escape(v)}</dd>" for k, v in fields)
+    severity = f' &middot; <b>{escape(result["severity"])}</b>' if result.get("severity") \
+        else ""
     return (f'<details class="finding {result["outcome"]}" id="{anchor}"><summary>'
             f'<b>{escape(result["node"])}</b> &middot; {escape(result["test"])} &middot; '
-            f'{result["outcome"]}</summary><dl class="facts">{facts}</dl>'
+            f'{result["outcome"]}{severity}</summary><dl class="facts">{facts}</dl>'
             f'<pre>{escape(result["message"])}</pre></details>')
 
 

@@ -1,4 +1,5 @@
-"""The cross-node collective test: one torchrun per node over our SSH connections.
+"""The cross-node collective test: one torchrun per node, over our SSH connections or as
+one step of the run's Slurm job (`launcher: slurm`, slurm/steps.py).
 
 Bounded three ways: the rendezvous (--rdzv-conf timeout), each collective
 (init_process_group timeout) and the whole run (the remote `timeout`, after which every
@@ -81,7 +82,7 @@ def run(cluster: Cluster, plan: Plan) -> dict:
         launcher = f"slurm job {job.job}"
     else:
         raw, cleaned = _over_ssh(cluster, plan, token)
-        launcher = "ssh" if cluster.launcher == "ssh" else runjob.why_not(cluster, names)
+        launcher = "ssh" if cluster.launcher == "ssh" else runjob.why_not(names)
     outcome = diagnose(plan, raw, cluster)
     outcome.update(seconds=round(time.monotonic() - started, 2), token=token,
                    backend=backend(cluster, plan.nodes), cleanup=cleaned, launcher=launcher)

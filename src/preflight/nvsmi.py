@@ -58,24 +58,24 @@ def _health(gpu: ET.Element) -> dict:
     reasons = reasons if reasons is not None else gpu.find("clocks_throttle_reasons")
     return {
         "bus_id": _text(gpu, "pci/pci_bus_id") or gpu.get("id"),
-        "pcie_gen": _number(_text(gpu, link + "pcie_gen/current_link_gen")),
-        "pcie_gen_max": _number(_text(gpu, link + "pcie_gen/max_link_gen")),
-        "pcie_width": _number(_text(gpu, link + "link_widths/current_link_width")),
-        "pcie_width_max": _number(_text(gpu, link + "link_widths/max_link_width")),
+        "pcie_gen": number(_text(gpu, link + "pcie_gen/current_link_gen")),
+        "pcie_gen_max": number(_text(gpu, link + "pcie_gen/max_link_gen")),
+        "pcie_width": number(_text(gpu, link + "link_widths/current_link_width")),
+        "pcie_width_max": number(_text(gpu, link + "link_widths/max_link_width")),
         "performance_state": _text(gpu, "performance_state"),
         "clock_reasons": _active(reasons),
-        "temp_c": _number(_text(gpu, "temperature/gpu_temp")),
-        "temp_slowdown_c": _number(_text(gpu, "temperature/gpu_temp_slow_threshold")),
-        "temp_shutdown_c": _number(_text(gpu, "temperature/gpu_temp_max_threshold")),
-        "power_w": _number(_text(power, "power_draw")) if power is not None else None,
-        "power_limit_w": _number(_text(power, "current_power_limit") or
+        "temp_c": number(_text(gpu, "temperature/gpu_temp")),
+        "temp_slowdown_c": number(_text(gpu, "temperature/gpu_temp_slow_threshold")),
+        "temp_shutdown_c": number(_text(gpu, "temperature/gpu_temp_max_threshold")),
+        "power_w": number(_text(power, "power_draw")) if power is not None else None,
+        "power_limit_w": number(_text(power, "current_power_limit") or
                                  _text(power, "power_limit")) if power is not None else None,
         "ecc_volatile": _ecc(gpu.find("ecc_errors/volatile")),
         "ecc_aggregate": _ecc(gpu.find("ecc_errors/aggregate")),
-        "retired_pages": sum(_number(_text(gpu, f"retired_pages/{kind}/retired_count")) or 0
+        "retired_pages": sum(number(_text(gpu, f"retired_pages/{kind}/retired_count")) or 0
                              for kind in ("multiple_single_bit_retirement",
                                           "double_bit_retirement")),
-        "remapped_uncorrectable": _number(_text(gpu, "remapped_rows/remapped_row_unc")),
+        "remapped_uncorrectable": number(_text(gpu, "remapped_rows/remapped_row_unc")),
         "mig": _text(gpu, "mig_mode/current_mig"),
         "compute_mode": _text(gpu, "compute_mode"),
     }
@@ -103,29 +103,29 @@ def _ecc(counters: ET.Element | None) -> dict | None:
     for child in counters:
         if child.tag in ("single_bit", "double_bit"):
             key = "dram_correctable" if child.tag == "single_bit" else "dram_uncorrectable"
-            out[key] = _number(_text(child, "total"))
+            out[key] = number(_text(child, "total"))
             continue
         memory = "sram" if child.tag.startswith("sram") else "dram" if \
             child.tag.startswith("dram") else None
         if memory is None or "threshold" in child.tag:
             continue
         kind = "uncorrectable" if "uncorrectable" in child.tag else "correctable"
-        value = _number((child.text or "").strip())
+        value = number((child.text or "").strip())
         if value is not None:  # 550's sram_uncorrectable_parity / _secded add up
             out[f"{memory}_{kind}"] = out.get(f"{memory}_{kind}", 0) + value
     return out
 
 
-def _number(value: str | None) -> float | None:
+def number(value: str | None) -> float | None:
     """The leading number of "16x", "4", "34 C", "68.91 W"; None for N/A or junk."""
     if not value:
         return None
     head = value.split()[0].rstrip("xX")
     try:
-        number = float(head)
+        parsed = float(head)
     except ValueError:
         return None
-    return int(number) if number.is_integer() else number
+    return int(parsed) if parsed.is_integer() else parsed
 
 
 def parse_csv(text: str) -> dict:
@@ -185,8 +185,8 @@ def parse_nvlink(text: str) -> dict[int, dict[int, float | None]]:
             if current is not None:
                 gpus[current] = {}
         elif head.startswith("Link ") and current is not None and ":" in head:
-            number, _, value = head[5:].partition(":")
-            if number.strip().isdigit():
-                gpus[current][int(number)] = _number(value.strip()) if "GB/s" in value \
+            link, _, value = head[5:].partition(":")
+            if link.strip().isdigit():
+                gpus[current][int(link)] = number(value.strip()) if "GB/s" in value \
                     else None
     return gpus

@@ -178,7 +178,7 @@ def ib_ports(facts: dict) -> dict[str, dict]:
 
 
 def rate_gbps(port: dict) -> float | None:
-    return nvsmi._number(port.get("rate"))
+    return nvsmi.number(port.get("rate"))  # "200 Gb/sec (4X HDR)" -> 200
 
 
 def ib(node: Node, facts: dict, settings: GpuHealthSettings, fleet: Fleet,

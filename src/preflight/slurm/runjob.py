@@ -51,7 +51,7 @@ def covering(cluster: Cluster, names: list[str]) -> RunJob | None:
     return job
 
 
-def why_not(cluster: Cluster, names: list[str]) -> str:
+def why_not(names: list[str]) -> str:
     """Why work over names goes over SSH although Slurm is the launcher."""
     job = current()
     if job is None:

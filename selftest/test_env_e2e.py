@@ -71,11 +71,11 @@ def test_lock_written_from_reference_node_then_enforced(up, tmp_path):
     doc["lock"] = str(out)
     cluster_yaml = tmp_path / "cluster.yaml"
     cluster_yaml.write_text(yaml.safe_dump(doc))
-    clean = run_suites(cluster_yaml, tmp_path, "-k", "lock")
+    clean = run_suites(cluster_yaml, tmp_path, "-k", "matches_lock")
     assert clean.rc == 0, clean.output[-2000:]
     assert set(clean.cases.values()) == {"passed"}
     up.fault("conda-build", "node-4", "nccl", "h03a54cd_1")
-    drifted = run_suites(cluster_yaml, tmp_path, "-k", "lock")
+    drifted = run_suites(cluster_yaml, tmp_path, "-k", "matches_lock")
     assert set(failing(drifted)) == {"node-4"}
     assert "nccl 2.23.4.1 (h03a54cd_1, conda-forge)" in message(
         drifted, "test_env_matches_lock", "node-4")

@@ -69,3 +69,56 @@ def test_dry_run_lists_failing_nodes_and_touches_nothing():
     actions = drain.act(Cluster, results, drain=False, resume=False)
     assert actions["dry_run"]
     assert drain.lines(actions) == ["would drain n2: preflight: a: x"]
+
+
+class LocalJob:
+    """An Allocation stand-in that runs a step's tasks here, one per node name, with
+    SLURMD_NODENAME set as slurmd sets it: the real runner and bootstrap, no Slurm."""
+
+    name = "preflight-test"
+
+    def __init__(self, folder) -> None:
+        self.folder, self.cancelled = folder, []
+
+    def broadcast(self, data: bytes, dest: str) -> None:
+        self.bundle = self.folder / "bundle.json"
+        self.bundle.write_bytes(data)
+        self.dest = dest
+
+    def step(self, names, command, timeout, label=None):
+        import os
+        import subprocess
+        import time
+
+        from preflight import transport
+        started = time.monotonic()
+        out = []
+        for name in names:
+            copy = self.folder / f"{name}.json"  # sbcast gives every node its own copy
+            copy.write_bytes(self.bundle.read_bytes())
+            done = subprocess.run(["sh", "-c", command.replace(self.dest, str(copy))],
+                                  env={**os.environ, "SLURMD_NODENAME": name},
+                                  capture_output=True, text=True, timeout=timeout)
+            out.append(done.stdout)
+        return transport.Result(command, 0, "".join(out), "", time.monotonic() - started)
+
+    def cancel_steps(self, label: str) -> None:
+        self.cancelled.append(label)
+
+
+def test_step_runner_gives_each_node_its_own_result_and_bounds_it(tmp_path):
+    from preflight import transport
+    from preflight.slurm import steps
+    work = {"node-1": ("cat; echo out; echo err >&2; exit 3", "from stdin\n"),
+            "node-2": ("sleep 30", ""),
+            "node-3": ("trap '' TERM; sleep 30", "")}
+    got = steps.per_node(LocalJob(tmp_path), work, timeout=1, kill_after=1)
+    one = got["node-1"]
+    assert isinstance(one, transport.Result)
+    assert (one.rc, one.stdout, one.stderr, one.timed_out) == (3, "from stdin\nout\n",
+                                                               "err\n", False)
+    for name in ("node-2", "node-3"):  # TERM at the deadline; KILL for what ignores it
+        assert got[name].timed_out
+        assert got[name].rc == 124
+        assert got[name].seconds < 5
+    assert not list(tmp_path.glob("node-*.json"))  # each node removed its bundle

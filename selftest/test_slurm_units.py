@@ -122,3 +122,26 @@ def test_step_runner_gives_each_node_its_own_result_and_bounds_it(tmp_path):
         assert got[name].rc == 124
         assert got[name].seconds < 5
     assert not list(tmp_path.glob("node-*.json"))  # each node removed its bundle
+
+
+def test_a_login_node_lost_before_a_step_is_each_nodes_reason_not_a_traceback(tmp_path):
+    """The checks' steps run late in a run: a login node gone by then (here: nothing
+    listens at 127.0.0.1:9) gives every node of the step the reason; the probe, which
+    needs it to start at all, stops the run in one line instead."""
+    from preflight import inventory
+    from preflight.errors import UserError
+    from preflight.slurm import login, runjob, steps
+    from selftest.suites import replay_cluster
+    path = replay_cluster(tmp_path, ["node-1", "node-2"],
+                          "launcher: slurm\nslurm: {login: 127.0.0.1}\n")
+    cluster = inventory.load(path)
+    job = runjob.RunJob("7", "preflight-test", ("node-1", "node-2"))
+    with runjob.steps(cluster, job) as alloc:
+        got = steps.per_node(alloc, {"node-1": ("true", ""), "node-2": ("true", "")}, 5)
+    assert set(got) == {"node-1", "node-2"}
+    for why in got.values():
+        assert isinstance(why, str)
+        assert "slurm.login 127.0.0.1 unreachable" in why
+    with pytest.raises(UserError, match=r"slurm\.login 127\.0\.0\.1 unreachable"), \
+            login.LoginShell(cluster):
+        pass

@@ -3,7 +3,7 @@ validation error reads as one line for the user."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -157,7 +157,7 @@ class SlurmSettings(Strict):
 # (Azure/azurehpc-health-checks customTests/azure_gpu_xid.nhc, also AKS's GPU node problem
 # detector); meanings in NVIDIA's "XID Errors" catalogue (docs.nvidia.com/deploy/xid-errors).
 DRAIN_XIDS = (48, 56, 57, 58, 62, 63, 64, 65, 68, 69, 73, 74, 79, 80, 81, 92, 119, 120)
-HEALTH_GROUPS = ("pcie", "xid", "clocks", "nvlink", "ib", "ecc")
+HealthGroup = Literal["pcie", "xid", "clocks", "nvlink", "ib", "ecc"]
 
 
 class GpuHealthSettings(Strict):
@@ -166,8 +166,7 @@ class GpuHealthSettings(Strict):
     `check_gpu_ecc 20000000 10000`): any SRAM uncorrectable, SRAM correctable above 10000,
     DRAM counts above 20000000, more than 512 uncorrectable remapped rows."""
 
-    groups: list[Literal["pcie", "xid", "clocks", "nvlink", "ib", "ecc"]] = \
-        list(HEALTH_GROUPS)
+    groups: list[HealthGroup] = list(get_args(HealthGroup))
     drain_xids: list[int] = list(DRAIN_XIDS)
     temp_margin_c: float = Field(5, ge=0, le=50)  # "near the slowdown temperature"
     power_margin: float = Field(0.02, ge=0, le=0.5)  # draw within 2 % of the power limit

@@ -54,6 +54,13 @@ def probe_args(node: Node, *, runtime: bool = True, peers: list[str] = (),
             "runtime_timeout": max(10.0, node.command_timeout * 0.75)}
 
 
+def cluster_args(cluster: Cluster, node: Node) -> dict:
+    """The probe's arguments that come from cluster.yaml (all but runtime), one launcher
+    or another."""
+    return {"peers": peers_of(cluster, node), "sync": sync_args(cluster, node),
+            "ssh": ssh_args(cluster), "jupyter": cluster.jupyter.check}
+
+
 def peers_of(cluster: Cluster, node: Node) -> list[str]:
     """Every other node; on big clusters the master and the next 8 nodes (a ring), so the
     cluster's name service sees N x 9 look-ups, not N squared."""
@@ -82,9 +89,7 @@ def ssh_args(cluster: Cluster) -> dict | None:
 
 def gather_node(cluster: Cluster, node: Node, runtime: bool = True) -> dict:
     started = time.monotonic()
-    script = probe_script(node, runtime=runtime, peers=peers_of(cluster, node),
-                          sync=sync_args(cluster, node), ssh=ssh_args(cluster),
-                          jupyter=cluster.jupyter.check)
+    script = probe_script(node, runtime=runtime, **cluster_args(cluster, node))
 
     def probe(conn: transport.Connection) -> dict:
         done = conn.run(probe_command(node, script), node.command_timeout)

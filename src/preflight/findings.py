@@ -22,7 +22,6 @@ class Finding:
     hint: str = ""
     severity: str = ""  # "", or what ops should do: SEVERITIES
 
-
     def __post_init__(self) -> None:
         # node text is data: redacted, control characters visible, capped (nodetext)
         for part in fields(self):

@@ -19,7 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from . import remote, transport
-from .errors import UserError
 from .inventory import Cluster, Node
 from .progress import Progress
 from .slurm import runjob, steps
@@ -121,15 +120,11 @@ def _over_slurm(cluster: Cluster, plan: Plan, token: str, job) -> tuple[list[dic
             for rank, n in enumerate(plan.nodes)}
     sweep = {n.name: (clean_command(mark(token, rank)), "")
              for rank, n in enumerate(plan.nodes)}
-    try:
-        with runjob.steps(cluster, job) as alloc, \
-                Progress(f"collective ({len(plan.nodes)} nodes, Slurm step)", 1) as shown:
-            got = shown.track("srun", steps.per_node, alloc, work, cluster.nccl.deadline,
-                              KILL_AFTER_S)
-            swept = steps.per_node(alloc, sweep, CLEAN_S)
-    except UserError as exc:  # the login node is gone
-        return [{"reach": str(exc)} for _ in plan.nodes], \
-            {n.name: f"not cleaned: {exc}" for n in plan.nodes}
+    with runjob.steps(cluster, job) as alloc, \
+            Progress(f"collective ({len(plan.nodes)} nodes, Slurm step)", 1) as shown:
+        got = shown.track("srun", steps.per_node, alloc, work, cluster.nccl.deadline,
+                          KILL_AFTER_S)
+        swept = steps.per_node(alloc, sweep, CLEAN_S)
     raw = [_raw(got[n.name]) if isinstance(got[n.name], transport.Result)
            else {"reach": got[n.name]} for n in plan.nodes]
     cleaned = {name: "clean" if isinstance(r, transport.Result) and r.rc == 0 else

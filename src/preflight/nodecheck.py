@@ -34,9 +34,7 @@ def this_node(cluster: Cluster, name: str | None) -> Node:
 
 def probe_here(cluster: Cluster, node: Node) -> dict:
     """The probe, run locally as the SSH launcher runs it remotely."""
-    script = facts.probe_script(node, peers=facts.peers_of(cluster, node),
-                                sync=facts.sync_args(cluster, node),
-                                ssh=facts.ssh_args(cluster), jupyter=cluster.jupyter.check)
+    script = facts.probe_script(node, **facts.cluster_args(cluster, node))
     try:
         done = subprocess.run(["sh", "-c", facts.probe_command(node, script)],
                               capture_output=True, text=True, check=False,

@@ -9,6 +9,7 @@ sources of their defaults are named there (clusterfile.GpuHealthSettings).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 from ClusterShell.NodeSet import NodeSet
@@ -35,8 +36,10 @@ def skip_unless(node: Node, settings: GpuHealthSettings, group: str) -> None:
         pytest.skip(f"{node.name}: {group} not checked: the node declares no GPUs (gpus: 0)")
 
 
-def _gpus(node: Node, facts: dict) -> list[dict] | list[Finding]:
-    """The parsed GPUs, or a finding when nvidia-smi gave no usable report."""
+def each_gpu(node: Node, facts: dict, judge: Callable[[str, dict], list[Finding]]
+             ) -> list[Finding]:
+    """judge(where, health) over every GPU nvidia-smi reports (`where`: "GPU 3 (bus id)");
+    one finding instead when the node has no usable report."""
     report = cuda.smi(facts)
     if report is None:
         return [Finding(node.name, "nvidia-smi report", f"nvidia-smi -q -x for {node.gpus} "
@@ -44,32 +47,25 @@ def _gpus(node: Node, facts: dict) -> list[dict] | list[Finding]:
     if report.get("error"):
         return [Finding(node.name, "nvidia-smi report", "a readable nvidia-smi -q -x report",
                         report["error"], severity="investigate")]
-    return report["gpus"]
-
-
-def _where(gpu: dict) -> str:
-    return f"GPU {gpu['index']} ({gpu['health'].get('bus_id') or '?'})"
+    return [f for gpu in report["gpus"] for f in judge(
+        f"GPU {gpu['index']} ({gpu['health'].get('bus_id') or '?'})", gpu["health"])]
 
 
 def pcie(node: Node, facts: dict) -> list[Finding]:
     """Each GPU's link at its max width, and at its max generation unless the GPU is idle
     (idle links train down to save power: not a fault)."""
-    gpus = _gpus(node, facts)
-    if gpus and isinstance(gpus[0], Finding):
-        return gpus
-    found = []
-    for gpu in gpus:
-        h = gpu["health"]
+    def judge(where: str, h: dict) -> list[Finding]:
         width, width_max, gen, gen_max = (h["pcie_width"], h["pcie_width_max"], h["pcie_gen"],
                                           h["pcie_gen_max"])
         idle = "gpu_idle" in (h["clock_reasons"] or [])
         narrow = width is not None and width_max is not None and width < width_max
         slow = gen is not None and gen_max is not None and gen < gen_max and not idle
-        if narrow or slow:
-            found.append(Finding(node.name, "PCIe link", f"Gen{gen_max} x{width_max} (the "
-                                 f"link's max) on {_where(gpu)}", f"Gen{gen} x{width}",
-                                 "reseat the GPU or its riser", severity="drain"))
-    return found
+        if not (narrow or slow):
+            return []
+        return [Finding(node.name, "PCIe link", f"Gen{gen_max} x{width_max} (the link's max) "
+                        f"on {where}", f"Gen{gen} x{width}", "reseat the GPU or its riser",
+                        severity="drain")]
+    return each_gpu(node, facts, judge)
 
 
 def xids(node: Node, facts: dict, settings: GpuHealthSettings) -> list[Finding]:
@@ -92,55 +88,47 @@ def xids(node: Node, facts: dict, settings: GpuHealthSettings) -> list[Finding]:
 
 def clocks(node: Node, facts: dict, settings: GpuHealthSettings) -> list[Finding]:
     """Active throttle reasons beyond the benign ones; temperature or power at the edge."""
-    gpus = _gpus(node, facts)
-    if gpus and isinstance(gpus[0], Finding):
-        return gpus
-    found = []
-    for gpu in gpus:
-        h = gpu["health"]
+    def judge(where: str, h: dict) -> list[Finding]:
+        found = []
         bad = sorted(set(h["clock_reasons"] or []) - BENIGN_CLOCKS)
         if bad:
             found.append(Finding(node.name, "clock throttling", f"no throttle reason on "
-                                 f"{_where(gpu)} beyond idle or the power cap",
-                                 ", ".join(bad), severity="drain" if HARDWARE_CLOCKS & set(bad)
+                                 f"{where} beyond idle or the power cap", ", ".join(bad),
+                                 severity="drain" if HARDWARE_CLOCKS & set(bad)
                                  else "investigate"))
         if h["temp_c"] is not None and h["temp_slowdown_c"] is not None and \
                 h["temp_c"] >= h["temp_slowdown_c"] - settings.temp_margin_c:
             found.append(Finding(node.name, "temperature", f"below {h['temp_slowdown_c']} C - "
-                                 f"{settings.temp_margin_c:g} (slowdown) on {_where(gpu)}",
+                                 f"{settings.temp_margin_c:g} (slowdown) on {where}",
                                  f"{h['temp_c']} C", "check cooling", severity="investigate"))
         if h["power_w"] is not None and h["power_limit_w"] and \
                 h["power_w"] >= h["power_limit_w"] * (1 - settings.power_margin):
             found.append(Finding(node.name, "power", f"below {h['power_limit_w']} W (the limit) "
-                                 f"less {settings.power_margin:.0%} on {_where(gpu)}",
+                                 f"less {settings.power_margin:.0%} on {where}",
                                  f"{h['power_w']} W", severity="investigate"))
-    return found
+        return found
+    return each_gpu(node, facts, judge)
 
 
 def ecc(node: Node, facts: dict, settings: GpuHealthSettings) -> list[Finding]:
-    gpus = _gpus(node, facts)
-    if gpus and isinstance(gpus[0], Finding):
-        return gpus
-    found = []
-    for gpu in gpus:
-        h = gpu["health"]
+    limits = {"sram_uncorrectable": 0, "sram_correctable": settings.ecc_sram_correctable_max,
+              "dram_uncorrectable": settings.ecc_dram_max,
+              "dram_correctable": settings.ecc_dram_max}
+
+    def judge(where: str, h: dict) -> list[Finding]:
+        found = []
         for scope in ("volatile", "aggregate"):
             counts = h[f"ecc_{scope}"] or {}
-            limits = {"sram_uncorrectable": 0,
-                      "sram_correctable": settings.ecc_sram_correctable_max,
-                      "dram_uncorrectable": settings.ecc_dram_max,
-                      "dram_correctable": settings.ecc_dram_max}
-            for counter, limit in limits.items():
-                if (counts.get(counter) or 0) > limit:
-                    found.append(Finding(node.name, "ECC", f"{scope} {counter} <= {limit} on "
-                                         f"{_where(gpu)}", str(counts[counter]),
-                                         severity="drain"))
+            found += [Finding(node.name, "ECC", f"{scope} {counter} <= {limit} on {where}",
+                              str(counts[counter]), severity="drain")
+                      for counter, limit in limits.items() if (counts.get(counter) or 0) > limit]
         rows = h["remapped_uncorrectable"]
         if rows is not None and rows > settings.remapped_uncorrectable_max:
             found.append(Finding(node.name, "remapped rows", f"uncorrectable remapped rows <= "
-                                 f"{settings.remapped_uncorrectable_max} on {_where(gpu)}",
+                                 f"{settings.remapped_uncorrectable_max} on {where}",
                                  str(rows), severity="drain"))
-    return found
+        return found
+    return each_gpu(node, facts, judge)
 
 
 def nvlink_of(facts: dict) -> dict[int, dict[int, float | None]] | None:

@@ -10,9 +10,7 @@ IB_ROOT = "/sys/class/infiniband"
 
 @section("health")
 def health():
-    smi = next((os.path.join(d, "nvidia-smi") for d in
-                [*os.environ.get("PATH", "").split(":"), "/usr/bin", "/usr/local/nvidia/bin"]
-                if d and os.access(os.path.join(d, "nvidia-smi"), os.X_OK)), None)
+    smi = nvidia_smi()  # probe_host
     nvlink = None
     if smi:
         done = run([smi, "nvlink", "-s"], 15)

@@ -7,9 +7,7 @@ def gpu():
     """nvidia-smi's full XML report (parsed on the controller) and /dev/nvidia* nodes.
     No nvidia-smi is a fact (a GPU-less node), not an error."""
     devices = sorted(d for d in os.listdir("/dev") if d.startswith("nvidia"))
-    folders = [*os.environ.get("PATH", "").split(":"), "/usr/bin", "/usr/local/nvidia/bin"]
-    found = [os.path.join(d, "nvidia-smi") for d in folders if d]
-    smi = next((p for p in found if os.access(p, os.X_OK)), None)
+    smi = nvidia_smi()
     facts = {"dev": devices, "nvidia_smi": smi, "cuda_visible_devices":
              LOGIN.get("cuda_visible_devices")}
     if smi:
@@ -17,6 +15,13 @@ def gpu():
         facts["smi"] = {"format": "xml", "rc": done["rc"], "text": done["stdout"],
                         "error": done["stderr"].strip()[-500:]}
     return facts
+
+
+def nvidia_smi():
+    """nvidia-smi's path (PATH, then where drivers and containers put it), or None."""
+    folders = [*os.environ.get("PATH", "").split(":"), "/usr/bin", "/usr/local/nvidia/bin"]
+    found = [os.path.join(d, "nvidia-smi") for d in folders if d]
+    return next((p for p in found if os.access(p, os.X_OK)), None)
 
 
 @section("net")

@@ -135,7 +135,7 @@ class Allocation:
         staged = f"/tmp/{self.name}.upload"
         put = self.login.run(f"cat > {shlex.quote(staged)}", timeout, stdin=data)
         if put.rc != 0:
-            raise SlurmError(f"could not stage the probe on {self.login.where}: "
+            raise SlurmError(f"could not stage {dest} on {self.login.where}: "
                              f"{one_line(put.stderr.strip(), 300)}")
         done = self.login.run(f"sbcast --jobid={self.job} --force {shlex.quote(staged)} "
                               f"{shlex.quote(dest)}; rc=$?; rm -f {shlex.quote(staged)}; "

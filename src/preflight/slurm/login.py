@@ -66,11 +66,17 @@ class Held:
 
 
 class LoginShell:
-    """`with LoginShell(cluster) as login: login.run("sinfo ...", 30)`."""
+    """`with LoginShell(cluster) as login: login.run("sinfo ...", 30)`.
 
-    def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
+    A login node that cannot be reached stops the run (UserError) when `required`; else
+    (the checks' steps, late in a run) every command answers as ssh does for a connection
+    it could not make: exit 255 with the reason, which each caller turns into a per-node
+    finding. A connection lost mid-run answers the same way."""
+
+    def __init__(self, cluster: Cluster, required: bool = True) -> None:
+        self.cluster, self.required = cluster, required
         self.conn: transport.Connection | None = None
+        self.lost: str | None = None
 
     def __enter__(self) -> LoginShell:
         if self.cluster.login is not None:
@@ -78,7 +84,9 @@ class LoginShell:
                 self.conn = transport.connect(self.cluster, self.cluster.login)
             except transport.Unreachable as exc:
                 msg = f"slurm.login {self.cluster.login.name} unreachable: {exc}"
-                raise UserError(msg) from None
+                if self.required:
+                    raise UserError(msg) from None
+                self.lost = msg
         return self
 
     def __exit__(self, *_exc) -> None:
@@ -91,8 +99,14 @@ class LoginShell:
 
     def run(self, command: str, timeout: float, stdin: str | bytes | None = None
             ) -> transport.Result:
+        if self.lost is not None:
+            return transport.Result(command, 255, "", self.lost, 0.0)
         if self.conn is not None:
-            return self.conn.run(command, timeout, stdin=stdin)
+            try:
+                return self.conn.run(command, timeout, stdin=stdin)
+            except transport.Unreachable as exc:
+                self.lost = f"slurm.login {self.where}: {exc}"
+                return transport.Result(command, 255, "", self.lost, 0.0)
         started = time.monotonic()
         try:
             done = subprocess.run(["sh", "-c", command], input=stdin, capture_output=True,

@@ -16,6 +16,7 @@ import time
 import uuid
 
 from .. import facts, remote, transport
+from ..errors import UserError
 from ..inventory import Cluster, Node
 from ..nodetext import clean
 from . import runjob
@@ -24,38 +25,47 @@ from .login import LoginShell
 
 TAG = "@preflight-facts"
 CHUNK = 800  # characters of JSON per output line: well under srun's line pieces
-# Runs on the node: its own arguments from the bundle, the probe (as facts.py sends it)
-# with its stdout caught, then the JSON as "TAG node i/n chunk" lines.
-DISPATCH = """import io, json, os, sys
+# How every node-side script of a step starts: its bundle, its own entry in it (by the
+# name slurmd gives the node) and emit(), which prints text as numbered
+# "TAG node i/n chunk" lines.
+NODE_SIDE = """import json, os, sys
 bundle = json.load(open(sys.argv[1]))
 name = os.environ.get("SLURMD_NODENAME", "")
-args = bundle["nodes"].get(name)
-if args is None:
-    sys.stderr.write("node %s is not in this run\\n" % name)
+mine = bundle["nodes"].get(name)
+if mine is None:
+    sys.stderr.write("node %s is not in this step\\n" % name)
     sys.exit(3)
-args["runtime_script"] = bundle["runtime"] if args.pop("runtime") else None
-code = compile("ARGS = %r\\n" % (args,) + bundle["probe"], "<probe>", "exec")
+def emit(out, text):
+    size = bundle["chunk"]
+    count = max(1, (len(text) + size - 1) // size)
+    for i in range(count):
+        out.write("%s %s %d/%d %s\\n" % (bundle["tag"], name, i + 1, count,
+                                          text[i * size:(i + 1) * size]))
+    out.flush()
+"""
+# The probe on the node: its arguments, the probe (as facts.py sends it) with its stdout
+# caught, then the JSON emitted.
+DISPATCH = NODE_SIDE + """import io
+mine["runtime_script"] = bundle["runtime"] if mine.pop("runtime") else None
+code = compile("ARGS = %r\\n" % (mine,) + bundle["probe"], "<probe>", "exec")
 real, sys.stdout = sys.stdout, io.StringIO()
 try:
     exec(code, {"__name__": "__main__"})
 finally:
     text, sys.stdout = sys.stdout.getvalue(), real
-size = bundle["chunk"]
-count = max(1, (len(text) + size - 1) // size)
-for i in range(count):
-    real.write("%s %s %d/%d %s\\n" % (bundle["tag"], name, i + 1, count,
-                                      text[i * size:(i + 1) * size]))
-real.flush()
+emit(real, text)
 """
-LINE = re.compile(r"^(?:\s*\d+: )?" + re.escape(TAG) + r" (\S+) (\d+)/(\d+) (.*)$")
+
+
+def line_of(tag: str) -> re.Pattern:
+    """A numbered line of tag (srun_options may add --label's "  3: " before it)."""
+    return re.compile(r"^(?:\s*\d+: )?" + re.escape(tag) + r" (\S+) (\d+)/(\d+) (.*)$")
 
 
 def bundle(cluster: Cluster, nodes: list[Node], runtime: bool) -> bytes:
     per_node = {}
     for node in nodes:
-        script = facts.probe_args(node, runtime=False, peers=facts.peers_of(cluster, node),
-                                  sync=facts.sync_args(cluster, node),
-                                  ssh=facts.ssh_args(cluster), jupyter=cluster.jupyter.check)
+        script = facts.probe_args(node, runtime=False, **facts.cluster_args(cluster, node))
         per_node[node.name] = {**script, "runtime": runtime}
     return json.dumps({"tag": TAG, "chunk": CHUNK, "probe": remote.probe_source(),
                        "runtime": remote.source("runtime.py"), "nodes": per_node}).encode()
@@ -86,8 +96,7 @@ def parse(stdout: str, tag: str = TAG) -> dict[str, dict]:
     lines are incomplete or not JSON is left out (its error says the step gave nothing)."""
     parts: dict[str, dict[int, str]] = {}
     totals: dict[str, int] = {}
-    line_re = LINE if tag == TAG else re.compile(LINE.pattern.replace(re.escape(TAG),
-                                                                      re.escape(tag)))
+    line_re = line_of(tag)
     for line in stdout.splitlines():
         found = line_re.match(line)
         if found is None:
@@ -120,7 +129,10 @@ def gather(cluster: Cluster, nodes: list[Node], runtime: bool = True,
         login = stack.enter_context(LoginShell(cluster))
         if keep is not None:
             keep.enter_context(stack.pop_all())  # the login shell outlives the gathering
-        states = node_states(login, [n.name for n in nodes])
+        try:
+            states = node_states(login, [n.name for n in nodes])
+        except SlurmError as exc:  # no node states, no Slurm launcher: stop in one line
+            raise UserError(f"launcher slurm: {exc}") from None
         usable, ours = [], []
         for node in nodes:
             state = states.get(node.name)

@@ -62,6 +62,7 @@ def why_not(names: list[str]) -> str:
 
 @contextlib.contextmanager
 def steps(cluster: Cluster, job: RunJob) -> Iterator[Allocation]:
-    """An Allocation attached to the run's job, for steps (never released here)."""
-    with LoginShell(cluster) as login:
+    """An Allocation attached to the run's job, for steps (never released here). A login
+    node lost since the probe makes each step's nodes get that reason (login.py)."""
+    with LoginShell(cluster, required=False) as login:
         yield Allocation.attach(login, cluster, list(job.nodes), job.job, job.name)

@@ -17,20 +17,14 @@ import uuid
 from .. import transport
 from ..nodetext import one_line
 from .alloc import Allocation, SlurmError
-from .probe import CHUNK, bootstrap_python, parse
+from .probe import CHUNK, NODE_SIDE, bootstrap_python, parse
 
 TAG = "@preflight-step"
 OUTPUT_MAX = 1 << 20  # per stream per node: a runaway command cannot flood the login node
 GRACE_S = 30  # srun's own start and the bundle's reading, beyond the command's deadline
-RUNNER = """import json, os, signal, subprocess, sys, time
-bundle = json.load(open(sys.argv[1]))
-name = os.environ.get("SLURMD_NODENAME", "")
-work = bundle["nodes"].get(name)
-if work is None:
-    sys.stderr.write("node %s is not in this step\\n" % name)
-    sys.exit(3)
+RUNNER = NODE_SIDE + """import signal, subprocess, time
 started = time.monotonic()
-child = subprocess.Popen(["sh", "-c", work["command"]], stdin=subprocess.PIPE,
+child = subprocess.Popen(["sh", "-c", mine["command"]], stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          start_new_session=True)
 def stop(*_):
@@ -44,22 +38,17 @@ def stop(*_):
 signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(143)))
 timed_out = False
 try:
-    out, err = child.communicate(work["stdin"].encode(), timeout=bundle["timeout"])
+    out, err = child.communicate(mine["stdin"].encode(), timeout=bundle["timeout"])
 except subprocess.TimeoutExpired:
     timed_out = True
     stop()
     out, err = child.communicate()
 cap = bundle["cap"]
-text = json.dumps({"rc": 124 if timed_out else child.returncode, "timed_out": timed_out,
-                   "seconds": round(time.monotonic() - started, 3),
-                   "stdout": out[-cap:].decode(errors="replace"),
-                   "stderr": err[-cap:].decode(errors="replace")})
-size = bundle["chunk"]
-count = max(1, (len(text) + size - 1) // size)
-for i in range(count):
-    sys.stdout.write("%s %s %d/%d %s\\n" % (bundle["tag"], name, i + 1, count,
-                                            text[i * size:(i + 1) * size]))
-sys.stdout.flush()
+emit(sys.stdout, json.dumps({"rc": 124 if timed_out else child.returncode,
+                             "timed_out": timed_out,
+                             "seconds": round(time.monotonic() - started, 3),
+                             "stdout": out[-cap:].decode(errors="replace"),
+                             "stderr": err[-cap:].decode(errors="replace")}))
 """
 
 

@@ -51,7 +51,8 @@ def facts_for(tmp: Path, *, smi: str = "h100x8-healthy.xml",
     facts["health"] = {
         "nvlink": {"rc": 0, "text": (SMI / nvlink).read_text(), "error": ""} if nvlink else None,
         "xid": PROBE.kernel_xids(str(KMSG / kmsg)),
-        "ib": ib_tree(ib, folder / "ib") if ib else {"present": False, "devices": {}}}
+        "ib": ib_tree(ib, folder / "ib") if ib else {"present": False, "devices": {}},
+        "nccl_conf": PROBE.nccl_conf({}, str(folder / "no-nccl.conf")), "dcgm": None}
     return facts
 
 
@@ -204,3 +205,76 @@ def test_kmsg_reader_takes_records_and_skips_continuation_lines(tmp_path):
     assert got["readable"]
     assert got["source"].endswith("kmsg-healthy.txt")
     assert [(e["xid"], e["count"]) for e in got["events"]] == [(13, 1)]
+
+
+def test_wrong_gpu_modes_named_per_gpu_and_only_those(tmp_path):
+    facts, _ = fleet_with(tmp_path, {"smi": "h100x8-modes-wrong.xml"})
+    found = health.modes(node("w3"), facts["w3"], SETTINGS)
+    assert [(f.check, f.expected.split(" on ")[1].split(" ")[1], f.found, f.severity)
+            for f in found] == [
+        ("persistence mode", "1", "Disabled", "investigate"),
+        ("MIG mode", "4", "Enabled", "drain"),
+        ("compute mode", "7", "Prohibited", "drain")]
+    assert health.modes(node("w1"), facts["w1"], SETTINGS) == []
+    for check in (health.pcie, health.ecc, health.clocks):  # nothing else blamed
+        assert (check(node("w3"), facts["w3"]) if check is health.pcie
+                else check(node("w3"), facts["w3"], SETTINGS)) == []
+    relaxed = GpuHealthSettings(persistence_mode=None, mig_mode=None,
+                                compute_modes=["Default", "Prohibited"])
+    assert health.modes(node("w3"), facts["w3"], relaxed) == []
+
+
+def test_full_page_retirement_table_with_one_pending_is_a_drain(tmp_path):
+    facts = facts_for(tmp_path)
+    text = facts["gpu"]["smi"]["text"]
+    first = text.index("<retired_pages>")  # GPU 0 only: 40 + 22 pages, one pending
+    block = text[first:text.index("</retired_pages>", first)]
+    edited = block.replace("<retired_count>N/A</retired_count>", "<retired_count>40"
+                           "</retired_count>", 1).replace(
+        "<retired_count>N/A</retired_count>", "<retired_count>22</retired_count>", 1).replace(
+        "<pending_retirement>N/A</pending_retirement>",
+        "<pending_retirement>Yes</pending_retirement>")
+    facts["gpu"]["smi"]["text"] = text[:first] + edited + text[first + len(block):]
+    found = health.ecc(node(), facts, SETTINGS)
+    assert [str(f) for f in found] == [
+        "w1: retired pages: expected fewer than 62 retired pages, or none pending, on GPU 0 "
+        "(00000000:18:00.0), found 62 retired, a retirement pending (the table is full) "
+        "(replace the GPU)"]
+    assert worst(found) == "drain"
+    looser = GpuHealthSettings(retired_pages_max=63)
+    assert health.ecc(node(), facts, looser) == []
+
+
+def test_nccl_ib_hca_of_the_node_itself_is_checked_and_named(tmp_path):
+    facts, fleet = fleet_with(tmp_path, {})
+    conf = tmp_path / "nccl.conf"
+    conf.write_text("# site defaults\nNCCL_IB_HCA=mlx5_0,mlx5_8\nNCCL_SOCKET_IFNAME=eth0\n"
+                    "OTHER=1\n")
+    facts["w3"]["health"]["nccl_conf"] = PROBE.nccl_conf({}, str(conf))
+    found = health.ib(node("w3"), facts["w3"], SETTINGS, health.Fleet(facts), None)
+    assert [(f.check, f.expected, f.severity) for f in found] == [
+        ("NCCL_IB_HCA", f"mlx5_8 present (NCCL_IB_HCA=mlx5_0,mlx5_8 in {conf})",
+         "investigate")]
+    # the login environment wins over the file, as NCCL reads them
+    facts["w3"]["health"]["nccl_conf"] = PROBE.nccl_conf({"NCCL_IB_HCA": "mlx5"}, str(conf))
+    assert health.ib(node("w3"), facts["w3"], SETTINGS, fleet, None) == []
+    # cluster.yaml's and the node's differ: both are checked, each named by its source
+    found = health.ib(node("w3"), facts["w3"], SETTINGS, fleet, "=mlx5_9")
+    assert [f.expected for f in found] == [
+        "mlx5_9 present (NCCL_IB_HCA==mlx5_9 in cluster.yaml)"]
+
+
+def test_nccl_settings_that_differ_from_the_other_nodes_are_named(tmp_path):
+    facts = {n: facts_for(tmp_path, name=n) for n in NAMES}
+    conf = tmp_path / "nccl.conf"
+    conf.write_text("NCCL_IB_HCA=mlx5\nNCCL_SOCKET_IFNAME=eth0\n")
+    for name in NAMES:
+        facts[name]["health"]["nccl_conf"] = PROBE.nccl_conf({}, str(conf))
+    facts["w3"]["health"]["nccl_conf"] = PROBE.nccl_conf({"NCCL_SOCKET_IFNAME": "ib0"},
+                                                         str(conf))
+    fleet = health.Fleet(facts)
+    found = health.same_picture(node("w3"), fleet)
+    assert [(f.check, f.expected, f.found) for f in found] == [
+        ("same NCCL settings on every node", "NCCL_IB_HCA=mlx5, NCCL_SOCKET_IFNAME=eth0",
+         "NCCL_IB_HCA=mlx5, NCCL_SOCKET_IFNAME=ib0")]
+    assert health.same_picture(node("w1"), fleet) == []

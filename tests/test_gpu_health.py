@@ -1,6 +1,7 @@
-"""GPU node health in depth: PCIe links, XIDs, throttling, ECC, NVLink, InfiniBand, and
-the same GPU/link picture on every node. Findings carry a severity (drain / reboot /
-investigate) as the JUnit property `severity`."""
+"""GPU node health in depth: PCIe links, XIDs, throttling, ECC, GPU modes, DCGM's
+diagnostic, NVLink, InfiniBand, and the same GPU/link/NCCL picture on every node.
+Findings carry a severity (drain / reboot / investigate) as the JUnit property
+`severity`."""
 
 import pytest
 
@@ -18,6 +19,8 @@ def fleet(cluster_facts):
 
 @pytest.fixture(scope="session")
 def ib_hca(cluster):
+    """cluster.yaml's NCCL_IB_HCA; each node's own (its environment, nccl.conf) is in
+    its facts."""
     return cluster.gpu_health.ib_hca or cluster.nccl.env.get("NCCL_IB_HCA")
 
 
@@ -43,6 +46,18 @@ def test_gpu_clocks_not_throttled(node, facts, cluster):
 def test_gpu_ecc_within_limits(node, facts, cluster):
     health.skip_unless(node, cluster.gpu_health, "ecc")
     require(health.ecc(node, facts, cluster.gpu_health))
+
+
+@pytest.mark.reads("gpu")
+def test_gpu_modes_as_expected(node, facts, cluster):
+    health.skip_unless(node, cluster.gpu_health, "modes")
+    require(health.modes(node, facts, cluster.gpu_health))
+
+
+@pytest.mark.reads("health")
+def test_gpu_dcgm_diag_passes(node, facts, cluster):
+    health.skip_unless(node, cluster.gpu_health, "dcgm")
+    require(health.dcgm(node, facts, cluster.gpu_health))
 
 
 @pytest.mark.reads("health")

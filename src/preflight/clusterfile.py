@@ -157,7 +157,10 @@ class SlurmSettings(Strict):
 # (Azure/azurehpc-health-checks customTests/azure_gpu_xid.nhc, also AKS's GPU node problem
 # detector); meanings in NVIDIA's "XID Errors" catalogue (docs.nvidia.com/deploy/xid-errors).
 DRAIN_XIDS = (48, 56, 57, 58, 62, 63, 64, 65, 68, 69, 73, 74, 79, 80, 81, 92, 119, 120)
-HealthGroup = Literal["pcie", "xid", "clocks", "nvlink", "ib", "ecc"]
+HealthGroup = Literal["pcie", "xid", "clocks", "nvlink", "ib", "ecc", "modes", "dcgm"]
+# nvidia-smi's compute modes a shared training node may be in (Prohibited runs nothing;
+# Exclusive_Thread is deprecated)
+COMPUTE_MODES = ("Default", "Exclusive_Process")
 
 
 class GpuHealthSettings(Strict):
@@ -173,7 +176,20 @@ class GpuHealthSettings(Strict):
     ecc_sram_correctable_max: int = Field(10000, ge=0)
     ecc_dram_max: int = Field(20000000, ge=0)
     remapped_uncorrectable_max: int = Field(512, ge=0)
+    # pre-Ampere page retirement: AzNHC's V100 rule (check_SDBE_ecc): >= 62 retired
+    # pages with a retirement pending means the table is full
+    retired_pages_max: int = Field(62, ge=1)
     ib_hca: str | None = None  # NCCL_IB_HCA to check; default: nccl.env's
+    # modes: what every GPU must be in (None: not checked); persistence as AzNHC's
+    # azure_gpu_persistence.nhc and DCGM's deployment check want it
+    persistence_mode: bool | None = True
+    mig_mode: Literal["Disabled", "Enabled"] | None = "Disabled"
+    compute_modes: list[Literal["Default", "Exclusive_Process", "Exclusive_Thread",
+                                "Prohibited"]] = list(COMPUTE_MODES)
+    # DCGM's diagnostic in the probe, where dcgmi is installed: 0 off, 1 quick (about a
+    # minute), 2 medium, 3 long; its own bound, added to the probe's command_timeout
+    dcgm_diag: int = Field(0, ge=0, le=3)
+    dcgm_timeout: float = Field(180, gt=0, le=7200)
 
 
 class ReportSettings(Strict):

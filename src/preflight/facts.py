@@ -34,20 +34,21 @@ def probe_command(node: Node, script: str) -> str:
 
 def probe_script(node: Node, *, runtime: bool = True, peers: list[str] = (),
                  sync: dict | None = None, ssh: dict | None = None,
-                 jupyter: bool = False) -> str:
+                 jupyter: bool = False, dcgm: dict | None = None) -> str:
     """The probe with its arguments; runtime=False skips the env-Python run (torch import);
     peers are the node names this node must resolve."""
-    args = probe_args(node, runtime=runtime, peers=peers, sync=sync, ssh=ssh, jupyter=jupyter)
+    args = probe_args(node, runtime=runtime, peers=peers, sync=sync, ssh=ssh, jupyter=jupyter,
+                      dcgm=dcgm)
     # JSON is not Python (null, true): decode it on the node rather than paste it as code.
     return f"ARGS = __import__('json').loads({json.dumps(args)!r})\n" + remote.probe_source()
 
 
 def probe_args(node: Node, *, runtime: bool = True, peers: list[str] = (),
                sync: dict | None = None, ssh: dict | None = None,
-               jupyter: bool = False) -> dict:
+               jupyter: bool = False, dcgm: dict | None = None) -> dict:
     """The probe's ARGS for one node (the Slurm launcher sends them in one bundle)."""
     return {"miniconda": node.miniconda, "env_name": node.env_name, "peers": list(peers),
-            "jupyter": jupyter,
+            "jupyter": jupyter, "dcgm": dcgm,
             "sync": sync, "ssh": ssh,
             "env_prefix": node.env_prefix, "workspace": node.workspace,
             "runtime_script": remote.source("runtime.py") if runtime else None,
@@ -58,7 +59,22 @@ def cluster_args(cluster: Cluster, node: Node) -> dict:
     """The probe's arguments that come from cluster.yaml (all but runtime), one launcher
     or another."""
     return {"peers": peers_of(cluster, node), "sync": sync_args(cluster, node),
-            "ssh": ssh_args(cluster), "jupyter": cluster.jupyter.check}
+            "ssh": ssh_args(cluster), "jupyter": cluster.jupyter.check,
+            "dcgm": dcgm_args(cluster)}
+
+
+def dcgm_args(cluster: Cluster) -> dict | None:
+    """DCGM's diagnostic for the probe, when cluster.yaml asks for it."""
+    settings = cluster.gpu_health
+    if not settings.dcgm_diag or "dcgm" not in settings.groups:
+        return None
+    return {"level": settings.dcgm_diag, "timeout": settings.dcgm_timeout}
+
+
+def probe_timeout(cluster: Cluster, node: Node) -> float:
+    """The probe's bound: the node's command_timeout, plus DCGM's own when it runs."""
+    dcgm = dcgm_args(cluster)
+    return node.command_timeout + (dcgm["timeout"] if dcgm else 0)
 
 
 def peers_of(cluster: Cluster, node: Node) -> list[str]:
@@ -92,8 +108,9 @@ def gather_node(cluster: Cluster, node: Node, runtime: bool = True) -> dict:
     script = probe_script(node, runtime=runtime, **cluster_args(cluster, node))
 
     def probe(conn: transport.Connection) -> dict:
-        done = conn.run(probe_command(node, script), node.command_timeout)
-        facts, reason = parse(done)
+        done = conn.run(probe_command(node, script), probe_timeout(cluster, node))
+        facts, reason = parse(done, "command_timeout + gpu_health.dcgm_timeout"
+                              if dcgm_args(cluster) else "command_timeout")
         return {**facts, "reach": {"ok": reason is None, "reason": reason and clean(reason, 500),
                                    "executions": conn.executions}}
     found = transport.with_connection(
@@ -103,10 +120,10 @@ def gather_node(cluster: Cluster, node: Node, runtime: bool = True) -> dict:
     return found
 
 
-def parse(done: transport.Result) -> tuple[dict, str | None]:
+def parse(done: transport.Result, bound: str = "command_timeout") -> tuple[dict, str | None]:
     """The probe's JSON document from its run, or why there is none."""
     if done.timed_out:
-        return {}, f"probe timed out after {done.seconds:.0f} s (command_timeout)"
+        return {}, f"probe timed out after {done.seconds:.0f} s ({bound})"
     if done.rc != 0:
         tail = (done.stderr.strip().splitlines() or [f"exit {done.rc}"])[-1]
         return {}, f"probe failed (exit {done.rc}): {tail}"

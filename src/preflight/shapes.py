@@ -161,10 +161,26 @@ class IbFacts(TypedDict):
     devices: dict[str, IbDevice]
 
 
+class NcclConf(TypedDict):
+    files: dict[str, dict[str, str]]  # path -> NCCL_* keys it sets
+    env: dict[str, str]  # NCCL_* in the probe's environment
+
+
+class DcgmRun(TypedDict):
+    level: int
+    found: bool
+    rc: int | None
+    text: str  # dcgmi diag -j's JSON, parsed by preflight.dcgmdiag
+    error: str
+    seconds: float
+
+
 class HealthFacts(TypedDict):
     nvlink: NvlinkReport | None
     xid: KernelXids
     ib: IbFacts
+    nccl_conf: NcclConf
+    dcgm: DcgmRun | None  # None: cluster.yaml did not ask for it
 
 
 class NetFacts(TypedDict):

@@ -14,13 +14,13 @@ from collections.abc import Callable
 import pytest
 from ClusterShell.NodeSet import NodeSet
 
-from .. import contract, nvsmi
+from .. import contract, dcgmdiag, nvsmi
 from ..clusterfile import GpuHealthSettings
 from ..findings import Finding
 from ..inventory import Node
 from . import cuda, sameness
 
-GPU_GROUPS = ("pcie", "clocks", "nvlink", "ecc")  # xid: see xids()
+GPU_GROUPS = ("pcie", "clocks", "nvlink", "ecc", "modes")  # xid, dcgm: see xids(), dcgm()
 # Clock event reasons that are not a fault: idle, clocks set on purpose, the software
 # power cap (AzNHC's azure_gpu_clock_throttling.nhc ignores the same), display, sync boost.
 BENIGN_CLOCKS = {"gpu_idle", "applications_clocks_setting", "sw_power_cap",
@@ -38,8 +38,9 @@ def skip_unless(node: Node, settings: GpuHealthSettings, group: str) -> None:
 
 def each_gpu(node: Node, facts: dict, judge: Callable[[str, dict], list[Finding]]
              ) -> list[Finding]:
-    """judge(where, health) over every GPU nvidia-smi reports (`where`: "GPU 3 (bus id)");
-    one finding instead when the node has no usable report."""
+    """judge(where, gpu) over every GPU nvidia-smi reports (`where`: "GPU 3 (bus id)",
+    gpu: nvsmi's GPU with its `health` picture); one finding instead when the node has no
+    usable report."""
     report = cuda.smi(facts)
     if report is None:
         return [Finding(node.name, "nvidia-smi report", f"nvidia-smi -q -x for {node.gpus} "
@@ -48,13 +49,14 @@ def each_gpu(node: Node, facts: dict, judge: Callable[[str, dict], list[Finding]
         return [Finding(node.name, "nvidia-smi report", "a readable nvidia-smi -q -x report",
                         report["error"], severity="investigate")]
     return [f for gpu in report["gpus"] for f in judge(
-        f"GPU {gpu['index']} ({gpu['health'].get('bus_id') or '?'})", gpu["health"])]
+        f"GPU {gpu['index']} ({gpu['health'].get('bus_id') or '?'})", gpu)]
 
 
 def pcie(node: Node, facts: dict) -> list[Finding]:
     """Each GPU's link at its max width, and at its max generation unless the GPU is idle
     (idle links train down to save power: not a fault)."""
-    def judge(where: str, h: dict) -> list[Finding]:
+    def judge(where: str, gpu: dict) -> list[Finding]:
+        h = gpu["health"]
         width, width_max, gen, gen_max = (h["pcie_width"], h["pcie_width_max"], h["pcie_gen"],
                                           h["pcie_gen_max"])
         idle = "gpu_idle" in (h["clock_reasons"] or [])
@@ -88,7 +90,8 @@ def xids(node: Node, facts: dict, settings: GpuHealthSettings) -> list[Finding]:
 
 def clocks(node: Node, facts: dict, settings: GpuHealthSettings) -> list[Finding]:
     """Active throttle reasons beyond the benign ones; temperature or power at the edge."""
-    def judge(where: str, h: dict) -> list[Finding]:
+    def judge(where: str, gpu: dict) -> list[Finding]:
+        h = gpu["health"]
         found = []
         bad = sorted(set(h["clock_reasons"] or []) - BENIGN_CLOCKS)
         if bad:
@@ -115,7 +118,8 @@ def ecc(node: Node, facts: dict, settings: GpuHealthSettings) -> list[Finding]:
               "dram_uncorrectable": settings.ecc_dram_max,
               "dram_correctable": settings.ecc_dram_max}
 
-    def judge(where: str, h: dict) -> list[Finding]:
+    def judge(where: str, gpu: dict) -> list[Finding]:
+        h = gpu["health"]
         found = []
         for scope in ("volatile", "aggregate"):
             counts = h[f"ecc_{scope}"] or {}
@@ -127,8 +131,78 @@ def ecc(node: Node, facts: dict, settings: GpuHealthSettings) -> list[Finding]:
             found.append(Finding(node.name, "remapped rows", f"uncorrectable remapped rows <= "
                                  f"{settings.remapped_uncorrectable_max} on {where}",
                                  str(rows), severity="drain"))
+        pages = h["retired_pages"]
+        if gpu.get("retired_pending") and pages >= settings.retired_pages_max:
+            found.append(Finding(node.name, "retired pages", f"fewer than "
+                                 f"{settings.retired_pages_max} retired pages, or none "
+                                 f"pending, on {where}", f"{pages} retired, a retirement "
+                                 "pending (the table is full)", "replace the GPU",
+                                 severity="drain"))
         return found
     return each_gpu(node, facts, judge)
+
+
+def modes(node: Node, facts: dict, settings: GpuHealthSettings) -> list[Finding]:
+    """Persistence, MIG and compute mode as a training node needs them (cluster.yaml's
+    gpu_health says which; a mode the GPU does not report is not judged)."""
+    def judge(where: str, gpu: dict) -> list[Finding]:
+        h, found = gpu["health"], []
+        want = {True: "Enabled", False: "Disabled"}.get(settings.persistence_mode)
+        if want and gpu.get("persistence") and gpu["persistence"] != want:
+            found.append(Finding(node.name, "persistence mode", f"{want} on {where}",
+                                 gpu["persistence"], "nvidia-smi -pm 1, or run "
+                                 "nvidia-persistenced", severity="investigate"))
+        if settings.mig_mode and h["mig"] and h["mig"] != settings.mig_mode:
+            found.append(Finding(node.name, "MIG mode", f"{settings.mig_mode} on {where}",
+                                 h["mig"], f"nvidia-smi -mig {int(settings.mig_mode == 'Enabled')}"
+                                 " then reset the GPU", severity="drain"))
+        if h["compute_mode"] and h["compute_mode"] not in settings.compute_modes:
+            found.append(Finding(node.name, "compute mode", f"{' or '.join(settings.compute_modes)}"
+                                 f" on {where}", h["compute_mode"], "nvidia-smi -c DEFAULT",
+                                 severity="drain"))
+        return found
+    return each_gpu(node, facts, judge)
+
+
+def dcgm(node: Node, facts: dict, settings: GpuHealthSettings) -> list[Finding]:
+    """DCGM's own diagnostic, where cluster.yaml asks for it and dcgmi is installed: every
+    failed or warned test by GPU, with DCGM's severity (dcgmdiag.SEVERITY)."""
+    if not settings.dcgm_diag:
+        pytest.skip(f"{node.name}: DCGM diagnostic not run: gpu_health.dcgm_diag is 0 (off)")
+    run = facts["health"]["dcgm"]
+    if run is None:
+        pytest.skip(f"{node.name}: DCGM diagnostic not run: these facts were gathered "
+                    "without gpu_health.dcgm_diag")
+    if not run["found"]:
+        pytest.skip(f"{node.name}: DCGM diagnostic not run: {run['error']}"
+                    + (" (and the node declares no GPUs)" if node.gpus == 0 else ""))
+    asked = f"dcgmi diag -r {run['level']} -j"
+    if run["rc"] == 124:
+        return [Finding(node.name, "DCGM diagnostic", f"{asked} done within "
+                        f"gpu_health.dcgm_timeout", run["error"] or "timed out",
+                        severity="investigate")]
+    try:
+        diag = dcgmdiag.parse(run["text"])
+    except dcgmdiag.DiagError as exc:
+        said = run["error"] or run["text"].strip()[:200] or f"exit {run['rc']}"
+        return [Finding(node.name, "DCGM diagnostic", f"{asked} prints its results",
+                        f"{said} ({exc})", "is nv-hostengine running? (systemctl start "
+                        "nvidia-dcgm)", severity="investigate")]
+    if diag.runtime_error:
+        return [Finding(node.name, "DCGM diagnostic", f"{asked} runs", diag.runtime_error,
+                        severity="investigate")]
+    if not diag.ran:
+        pytest.skip(f"{node.name}: DCGM diagnostic judged nothing: all {len(diag.results)} "
+                    f"test results skipped or not run ({_first_info(diag)})")
+    return [Finding(node.name, f"DCGM {r.category}/{r.test}", f"Pass on {r.entity}",
+                    f"{r.status}: " + ("; ".join(w.text for w in r.warnings) or "no message"),
+                    ", ".join(f"DCGM error {w.error_id}" for w in r.warnings
+                              if w.error_id is not None), severity=dcgmdiag.severity(r))
+            for r in diag.ran if r.status in ("Fail", "Warn")]
+
+
+def _first_info(diag: dcgmdiag.Diag) -> str:
+    return next((i for r in diag.results for i in r.info if i), "DCGM gave no reason")
 
 
 def nvlink_of(facts: dict) -> dict[int, dict[int, float | None]] | None:
@@ -169,10 +243,33 @@ def rate_gbps(port: dict) -> float | None:
     return nvsmi.number(port.get("rate"))  # "200 Gb/sec (4X HDR)" -> 200
 
 
+def node_nccl(facts: dict) -> dict[str, tuple[str, str]]:
+    """NCCL_* as an NCCL process on the node sees them: key -> (value, where it is set).
+    The environment wins over NCCL_CONF_FILE / ~/.nccl.conf, which wins over
+    /etc/nccl.conf (NCCL reads the files without overriding what is set)."""
+    conf = facts["health"]["nccl_conf"]
+    out: dict[str, tuple[str, str]] = {}
+    for path, keys in reversed(list(conf["files"].items())):  # the system file first
+        out.update({k: (v, path) for k, v in keys.items()})
+    out.update({k: (v, "the login environment") for k, v in conf["env"].items()})
+    return out
+
+
+def hca_settings(configured: str | None, facts: dict) -> list[tuple[str, str]]:
+    """Every NCCL_IB_HCA a job on this node may run with: (where, value). cluster.yaml's
+    (what our collective passes) and the node's own, when they differ."""
+    found = [("cluster.yaml", configured)] if configured else []
+    own = node_nccl(facts).get("NCCL_IB_HCA")
+    if own and own[0] != configured:
+        found.append(own[::-1])
+    return found
+
+
 def ib(node: Node, facts: dict, settings: GpuHealthSettings, fleet: Fleet,
-       hca: str | None) -> list[Finding]:
+       configured_hca: str | None) -> list[Finding]:
     ports = ib_ports(facts)
-    if not ports and not hca:
+    hcas = hca_settings(configured_hca, facts)
+    if not ports and not hcas:
         pytest.skip(f"{node.name}: InfiniBand not checked: no RDMA devices "
                     "(/sys/class/infiniband) and NCCL_IB_HCA unset")
     found = []
@@ -187,11 +284,13 @@ def ib(node: Node, facts: dict, settings: GpuHealthSettings, fleet: Fleet,
             found.append(Finding(node.name, "IB rate", f"{name} at {fleet.ib_rate:g} Gb/s (the "
                                  "cluster's plurality)", port.get("rate") or "?",
                                  severity="drain"))
-    found += _hca_named(node, ports, hca)
+    for where, hca in hcas:
+        found += _hca_named(node, ports, hca, where)
     return found
 
 
-def _hca_named(node: Node, ports: dict[str, dict], hca: str | None) -> list[Finding]:
+def _hca_named(node: Node, ports: dict[str, dict], hca: str | None, where: str
+               ) -> list[Finding]:
     """NCCL_IB_HCA's devices exist ("mlx5_0:1,mlx5_1", "=mlx5_0" exact, "^..." excludes:
     nothing to find). Without "=", an entry is a prefix, as NCCL reads it."""
     if not hca or hca.startswith("^"):
@@ -208,7 +307,7 @@ def _hca_named(node: Node, ports: dict[str, dict], hca: str | None) -> list[Find
     if not missing:
         return []
     return [Finding(node.name, "NCCL_IB_HCA", f"{', '.join(missing)} present (NCCL_IB_HCA="
-                    f"{hca})", f"devices: {', '.join(devices) or 'none'}",
+                    f"{hca} in {where})", f"devices: {', '.join(devices) or 'none'}",
                     severity="investigate")]
 
 
@@ -225,6 +324,8 @@ def picture(facts: dict) -> dict[str, str]:
         or "none",
         "NVLinks": str(sum(len(g) for g in links.values())),
         "IB ports": ", ".join(f"{n} x {r} Gb/s" for r, n in sorted(rates.items())) or "none",
+        "NCCL settings": ", ".join(f"{k}={v}" for k, (v, _) in sorted(node_nccl(facts).items()))
+        or "none",
     }
 
 

@@ -1,11 +1,17 @@
 # Probe section "health": what GPU node health checks read beyond nvidia-smi -q -x: the
-# NVLink state, XID events in the kernel log since boot, InfiniBand/RoCE ports.
+# NVLink state, XID events in the kernel log since boot, InfiniBand/RoCE ports, NCCL's
+# own settings on the node, and DCGM's diagnostic when cluster.yaml asks for it.
 # Part of the one probe script (see __init__.probe_source); names from probe_base.
 
 HEALTH_TEXT_MAX = 1 << 16  # nvidia-smi nvlink -s on 8 GPUs x 18 links is ~10 KB
 XID_KINDS_MAX = 64  # distinct XID codes kept (each with a count and its last message)
 XID_MARK = "NVRM: Xid ("
 IB_ROOT = "/sys/class/infiniband"
+
+
+DCGM_TEXT_MAX = 1 << 18  # dcgmi diag -j for 8 GPUs at level 3 is ~40 KB
+NCCL_CONF_MAX = 64  # NCCL_* keys kept per source
+NCCL_SYSTEM_CONF = "/etc/nccl.conf"
 
 
 @section("health")
@@ -16,7 +22,47 @@ def health():
         done = run([smi, "nvlink", "-s"], 15)
         nvlink = {"rc": done["rc"], "text": done["stdout"][:HEALTH_TEXT_MAX],
                   "error": done["stderr"].strip()[-300:]}
-    return {"nvlink": nvlink, "xid": kernel_xids(), "ib": ib_ports()}
+    return {"nvlink": nvlink, "xid": kernel_xids(), "ib": ib_ports(),
+            "nccl_conf": nccl_conf(), "dcgm": dcgm_diag(ARGS.get("dcgm"))}
+
+
+def dcgm_diag(asked):
+    """`dcgmi diag -r LEVEL -j` when cluster.yaml asks for it (None otherwise); found
+    False when dcgmi is not installed. The JSON is parsed on the controller."""
+    if not asked:
+        return None
+    folders = [*os.environ.get("PATH", "").split(":"), "/usr/bin", "/usr/local/bin"]
+    found = next((p for p in (os.path.join(d, "dcgmi") for d in folders if d)
+                  if os.access(p, os.X_OK)), None)
+    if found is None:
+        return {"level": asked["level"], "found": False, "rc": None, "text": "",
+                "error": "dcgmi not found on PATH", "seconds": 0.0}
+    begun = time.time()
+    done = run([found, "diag", "-r", str(asked["level"]), "-j"], asked["timeout"])
+    return {"level": asked["level"], "found": True, "rc": done["rc"],
+            "text": done["stdout"][:DCGM_TEXT_MAX], "error": done["stderr"].strip()[-300:],
+            "seconds": round(time.time() - begun, 2)}
+
+
+def nccl_conf(environ=None, system=NCCL_SYSTEM_CONF):
+    """NCCL's settings as every NCCL process on this node reads them: the environment,
+    then NCCL_CONF_FILE or ~/.nccl.conf, then /etc/nccl.conf (a file never overrides a
+    variable already set). Only NCCL_* keys; values are capped."""
+    environ = os.environ if environ is None else environ
+    user = environ.get("NCCL_CONF_FILE") or os.path.expanduser("~/.nccl.conf")
+    files = {}
+    for path in (user, system):
+        text = read_text(path, 1 << 16)
+        if text is None:
+            continue
+        keys = {}
+        for line in text.splitlines():
+            key, eq, value = line.strip().partition("=")
+            if eq and key.strip().startswith("NCCL_") and len(keys) < NCCL_CONF_MAX:
+                keys[key.strip()[:64]] = value.strip()[:300]
+        files[path] = keys
+    env = {k[:64]: v[:300] for k, v in sorted(environ.items()) if k.startswith("NCCL_")}
+    return {"files": files, "env": dict(list(env.items())[:NCCL_CONF_MAX])}
 
 
 def kernel_xids(kmsg="/dev/kmsg"):

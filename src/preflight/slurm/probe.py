@@ -179,7 +179,8 @@ def _attempt_once(cluster: Cluster, login: LoginShell, nodes: list[Node], *, run
     The allocation of the try that needs no other is kept on `keep` (when given)."""
     token = f"preflight-{uuid.uuid4().hex[:10]}"
     path = f"/tmp/{token}.json"
-    timeout = min(cluster.slurm.step_timeout, max(n.command_timeout for n in nodes) + 30)
+    timeout = min(cluster.slurm.step_timeout,
+                  max(facts.probe_timeout(cluster, n) for n in nodes) + 30)
     with contextlib.ExitStack() as stack:
         try:
             job = stack.enter_context(Allocation(login, cluster, [n.name for n in nodes], token))

@@ -83,7 +83,7 @@ def test_not_asked_not_installed_or_judging_nothing_is_a_skip_with_the_reason():
         health.dcgm(node(), facts_with(None), ASKED)
     missing = {"level": 1, "found": False, "rc": None, "text": "",
                "error": "dcgmi not found on PATH", "seconds": 0.0}
-    with pytest.raises(pytest.skip.Exception, match="w1: DCGM diagnostic not run: dcgmi "
+    with pytest.raises(pytest.skip.Exception, match="w1: DCGM diagnostic not checked: dcgmi "
                        "not found on PATH"):
         health.dcgm(node(), facts_with(missing), ASKED)
     skipped = {"DCGM Diagnostic": {"test_categories": [{"category": "Hardware", "tests": [

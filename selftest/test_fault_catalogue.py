@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 from simcluster import faults
 
 from selftest.suites import run_suites
@@ -33,6 +34,7 @@ class Case:
     select: tuple = PER_NODE
     after_facts: bool = False  # inject once the probe is done (mid-run faults)
     nccl: dict = field(default_factory=dict)  # cluster.yaml nccl settings for this case
+    gpu_health: dict = field(default_factory=dict)  # and gpu_health settings
 
 
 UNREACHABLE = "test_miniconda_prefix_exists"
@@ -101,6 +103,10 @@ CATALOGUE = {
                words=["IB port: expected mlx5_3/1 ACTIVE / LinkUp", "1: DOWN / 3: Disabled"]),
     "xid": Case(test="test_gpu_no_drain_xid_since_boot",
                 words=["XID 79", "2 on PCI:0000:9a:00", "GPU has fallen off the bus"]),
+    "dcgm": Case(("dcgm4-r2-pcie-fail",), test="test_gpu_dcgm_diag_passes",
+                 gpu_health={"dcgm_diag": 2, "dcgm_timeout": 30},
+                 words=["DCGM Integration/pcie: expected Pass on GPU 3",
+                        "52 Reconnect PCIe card"]),
     "kernel-unregister": Case(test="test_jupyter_kernel_registered",
                               words=["kernel 'pytorch-dist' registered", "not registered"]),
 }
@@ -135,7 +141,12 @@ def test_fault_is_caught_on_its_node_only(name, sim, tmp_path):
         late.start()
     else:
         sim.fault(fault, case.node, *case.args)
-    cluster = variant(sim, tmp_path, **case.nccl) if case.nccl else sim.cluster_yaml
+    cluster = variant(sim, tmp_path, **case.nccl) if case.nccl or case.gpu_health \
+        else sim.cluster_yaml
+    if case.gpu_health:
+        doc = yaml.safe_load(cluster.read_text())
+        doc.setdefault("gpu_health", {}).update(case.gpu_health)
+        cluster.write_text(yaml.safe_dump(doc))
     run = run_suites(cluster, tmp_path, *case.select, "-n", "2", timeout=400)
     if late:
         late.join()

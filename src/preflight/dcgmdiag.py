@@ -58,8 +58,10 @@ class Diag:
 
 
 def parse(text: str) -> Diag:
+    if "{" not in text:
+        raise DiagError("no JSON in the output")
     try:
-        doc = json.loads(text[text.find("{"):] if "{" in text else text)
+        doc = json.loads(text[text.find("{"):])
     except ValueError as exc:
         raise DiagError(f"not JSON: {exc}") from None
     if not isinstance(doc, dict):

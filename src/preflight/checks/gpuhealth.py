@@ -168,13 +168,13 @@ def dcgm(node: Node, facts: dict, settings: GpuHealthSettings) -> list[Finding]:
     """DCGM's own diagnostic, where cluster.yaml asks for it and dcgmi is installed: every
     failed or warned test by GPU, with DCGM's severity (dcgmdiag.SEVERITY)."""
     if not settings.dcgm_diag:
-        pytest.skip(f"{node.name}: DCGM diagnostic not run: gpu_health.dcgm_diag is 0 (off)")
+        pytest.skip(f"{node.name}: DCGM diagnostic not checked: gpu_health.dcgm_diag is 0 (off)")
     run = facts["health"]["dcgm"]
     if run is None:
-        pytest.skip(f"{node.name}: DCGM diagnostic not run: these facts were gathered "
+        pytest.skip(f"{node.name}: DCGM diagnostic not checked: these facts were gathered "
                     "without gpu_health.dcgm_diag")
     if not run["found"]:
-        pytest.skip(f"{node.name}: DCGM diagnostic not run: {run['error']}"
+        pytest.skip(f"{node.name}: DCGM diagnostic not checked: {run['error']}"
                     + (" (and the node declares no GPUs)" if node.gpus == 0 else ""))
     asked = f"dcgmi diag -r {run['level']} -j"
     if run["rc"] == 124:
@@ -184,7 +184,8 @@ def dcgm(node: Node, facts: dict, settings: GpuHealthSettings) -> list[Finding]:
     try:
         diag = dcgmdiag.parse(run["text"])
     except dcgmdiag.DiagError as exc:
-        said = run["error"] or run["text"].strip()[:200] or f"exit {run['rc']}"
+        lines = [ln.strip() for ln in (run["error"] or run["text"]).splitlines() if ln.strip()]
+        said = " / ".join(lines)[:300] or f"exit {run['rc']}"
         return [Finding(node.name, "DCGM diagnostic", f"{asked} prints its results",
                         f"{said} ({exc})", "is nv-hostengine running? (systemctl start "
                         "nvidia-dcgm)", severity="investigate")]

@@ -278,3 +278,16 @@ def test_nccl_settings_that_differ_from_the_other_nodes_are_named(tmp_path):
         ("same NCCL settings on every node", "NCCL_IB_HCA=mlx5, NCCL_SOCKET_IFNAME=eth0",
          "NCCL_IB_HCA=mlx5, NCCL_SOCKET_IFNAME=ib0")]
     assert health.same_picture(node("w1"), fleet) == []
+
+
+def test_gpus_of_one_node_on_different_max_links_are_named(tmp_path):
+    facts = facts_for(tmp_path)
+    text = facts["gpu"]["smi"]["text"]
+    at = text.index("<max_link_width>16x</max_link_width>", text.index('<gpu id="00000000:9A'))
+    facts["gpu"]["smi"]["text"] = (text[:at] + "<max_link_width>8x</max_link_width>" +
+                                   text[at + len("<max_link_width>16x</max_link_width>"):])
+    found = health.pcie(node(), facts)
+    assert [str(f) for f in found] == [
+        "w1: PCIe max link: expected Gen5 x16 on every GPU (as GPU 0, 1, 2, 3, 5, 6, 7), "
+        "found GPU 4: Gen5 x8 (check the slot or riser each GPU sits in)"]
+    assert worst(found) == "investigate"

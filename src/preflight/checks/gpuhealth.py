@@ -67,7 +67,26 @@ def pcie(node: Node, facts: dict) -> list[Finding]:
         return [Finding(node.name, "PCIe link", f"Gen{gen_max} x{width_max} (the link's max) "
                         f"on {where}", f"Gen{gen} x{width}", "reseat the GPU or its riser",
                         severity="drain")]
-    return each_gpu(node, facts, judge)
+    return each_gpu(node, facts, judge) + _mixed_links(node, facts)
+
+
+def _mixed_links(node: Node, facts: dict) -> list[Finding]:
+    """The GPUs of one node on different max links (a GPU in a slot or riser of another
+    kind): the slowest sets an all-reduce's pace for all of them."""
+    gpus = (cuda.smi(facts) or {}).get("gpus") or []
+    links: dict[str, list[str]] = {}
+    for gpu in gpus:
+        h = gpu["health"]
+        if h["pcie_gen_max"] is not None and h["pcie_width_max"] is not None:
+            links.setdefault(f"Gen{h['pcie_gen_max']} x{h['pcie_width_max']}", []).append(
+                str(gpu["index"]))
+    if len(links) < 2:
+        return []
+    most = max(links, key=lambda k: len(links[k]))
+    return [Finding(node.name, "PCIe max link", f"{most} on every GPU (as GPU "
+                    f"{', '.join(links[most])})", "; ".join(
+                        f"GPU {', '.join(v)}: {k}" for k, v in links.items() if k != most),
+                    "check the slot or riser each GPU sits in", severity="investigate")]
 
 
 def xids(node: Node, facts: dict, settings: GpuHealthSettings) -> list[Finding]:

@@ -281,7 +281,7 @@ def hca_settings(configured: str | None, facts: dict) -> list[tuple[str, str]]:
     found = [("cluster.yaml", configured)] if configured else []
     own = node_nccl(facts).get("NCCL_IB_HCA")
     if own and own[0] != configured:
-        found.append(own[::-1])
+        found.append((own[1], own[0]))
     return found
 
 

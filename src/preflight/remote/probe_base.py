@@ -122,6 +122,14 @@ def _kill_group(pid):
             pass
 
 
+def which(name, *extra):
+    """name's executable path on PATH, then /usr/bin and the extra folders, or None (the
+    probe's PATH over a non-login SSH session can be short)."""
+    folders = [*os.environ.get("PATH", "").split(":"), "/usr/bin", *extra]
+    return next((p for p in (os.path.join(d, name) for d in folders if d)
+                 if os.access(p, os.X_OK)), None)
+
+
 def path_info(path):
     try:
         st = os.lstat(path)

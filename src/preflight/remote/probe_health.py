@@ -31,9 +31,7 @@ def dcgm_diag(asked):
     False when dcgmi is not installed. The JSON is parsed on the controller."""
     if not asked:
         return None
-    folders = [*os.environ.get("PATH", "").split(":"), "/usr/bin", "/usr/local/bin"]
-    found = next((p for p in (os.path.join(d, "dcgmi") for d in folders if d)
-                  if os.access(p, os.X_OK)), None)
+    found = which("dcgmi")
     if found is None:
         return {"level": asked["level"], "found": False, "rc": None, "text": "",
                 "error": "dcgmi not found on PATH", "seconds": 0.0}

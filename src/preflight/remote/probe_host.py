@@ -19,9 +19,7 @@ def gpu():
 
 def nvidia_smi():
     """nvidia-smi's path (PATH, then where drivers and containers put it), or None."""
-    folders = [*os.environ.get("PATH", "").split(":"), "/usr/bin", "/usr/local/nvidia/bin"]
-    found = [os.path.join(d, "nvidia-smi") for d in folders if d]
-    return next((p for p in found if os.access(p, os.X_OK)), None)
+    return which("nvidia-smi", "/usr/local/nvidia/bin")
 
 
 @section("net")

@@ -4,7 +4,7 @@ import textwrap
 
 import pytest
 
-from preflight import inventory
+from preflight import facts, inventory
 from preflight.errors import UserError
 
 ENV = "name: pytorch-dist\ndependencies: [python=3.11]\n"
@@ -113,3 +113,30 @@ def test_missing_required_key(tmp_path):
 def test_two_masters(tmp_path):
     path = write(tmp_path, "cluster: a\nnodes: [{name: 'w[1-2]', role: master}]\n")
     assert "more than one master" in error_of(path)
+
+
+def test_dcgm_diag_reaches_the_probe_with_its_own_bound(tmp_path):
+    path = write(tmp_path, """
+        cluster: a
+        defaults: {command_timeout: 60}
+        gpu_health: {dcgm_diag: 1, dcgm_timeout: 90}
+        nodes: [{name: n1}]
+    """)
+    cluster = inventory.load(path)
+    node = cluster.node("n1")
+    assert facts.cluster_args(cluster, node)["dcgm"] == {"level": 1, "timeout": 90}
+    assert facts.probe_timeout(cluster, node) == 150
+    off = inventory.load(write(tmp_path, """
+        cluster: a
+        gpu_health: {dcgm_diag: 1, groups: [pcie, xid]}
+        nodes: [{name: n1}]
+    """))
+    assert facts.cluster_args(off, off.node("n1"))["dcgm"] is None  # its group is left out
+    assert facts.probe_timeout(off, off.node("n1")) == off.node("n1").command_timeout
+    message = error_of(write(tmp_path, "cluster: a\ngpu_health: {dcgm_diag: 5}\n"
+                                       "nodes: [{name: n1}]\n"))
+    assert "gpu_health.dcgm_diag" in message
+    assert "less than or equal to 3" in message
+    message = error_of(write(tmp_path, "cluster: a\ngpu_health: {mig_mode: off}\n"
+                                       "nodes: [{name: n1}]\n"))
+    assert "gpu_health.mig_mode" in message

@@ -46,8 +46,9 @@ esac
                                                   "environment.yml")))
     replay = subprocess.run(
         [sys.executable, "-m", "pytest", "tests", "--rootdir", str(REPO), "-p",
-         "no:cacheprovider", "-q", "-m", "gpu_health", f"--cluster={cluster}",
+         "no:cacheprovider", "-q", "-m", "gpu_health", "-k", "not xid", f"--cluster={cluster}",
          f"--facts={out / 'facts.json'}", f"--report-dir={tmp_path / 'reports'}", "-rs"],
         cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
     assert replay.returncode == 0, replay.stdout[-3000:]
-    assert "7 passed, 2 skipped" in replay.stdout, replay.stdout[-3000:]  # no dcgmi, no IB
+    # XIDs left out: they come from this machine's own kernel log
+    assert "6 passed, 2 skipped" in replay.stdout, replay.stdout[-3000:]  # no dcgmi, no IB

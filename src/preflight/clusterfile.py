@@ -186,8 +186,8 @@ class GpuHealthSettings(Strict):
     mig_mode: Literal["Disabled", "Enabled"] | None = "Disabled"
     compute_modes: list[Literal["Default", "Exclusive_Process", "Exclusive_Thread",
                                 "Prohibited"]] = list(COMPUTE_MODES)
-    # DCGM's diagnostic in the probe, where dcgmi is installed: 0 off, 1 quick (about a
-    # minute), 2 medium, 3 long; its own bound, added to the probe's command_timeout
+    # DCGM's diagnostic in the probe, where dcgmi is installed: 0 off, 1 quick
+    # (deployment checks), 2 medium, 3 long; its own bound, added to command_timeout
     dcgm_diag: int = Field(0, ge=0, le=3)
     dcgm_timeout: float = Field(180, gt=0, le=7200)
 

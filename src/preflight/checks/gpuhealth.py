@@ -170,7 +170,8 @@ def modes(node: Node, facts: dict, settings: GpuHealthSettings) -> list[Finding]
         if want and gpu.get("persistence") and gpu["persistence"] != want:
             found.append(Finding(node.name, "persistence mode", f"{want} on {where}",
                                  gpu["persistence"], "nvidia-smi -pm 1, or run "
-                                 "nvidia-persistenced", severity="investigate"))
+                                 "nvidia-persistenced" if want == "Enabled" else
+                                 "nvidia-smi -pm 0", severity="investigate"))
         if settings.mig_mode and h["mig"] and h["mig"] != settings.mig_mode:
             found.append(Finding(node.name, "MIG mode", f"{settings.mig_mode} on {where}",
                                  h["mig"], f"nvidia-smi -mig {int(settings.mig_mode == 'Enabled')}"

@@ -90,11 +90,12 @@ def parse(text: str) -> Diag:
 
 
 def _result(category: str, test: str, result: dict) -> Result:
+    info = result.get("info")  # a list of lines, or one string
+    lines = [info] if isinstance(info, str) else _list(info)
     return Result(category or "?", test or "?", _entity(result),
                   _str(result.get("status")) or "?",
                   tuple(_warning(w) for w in _list(result.get("warnings"))[:32]),
-                  tuple(_str(i) for i in (_list(result.get("info")) if not isinstance(
-                      result.get("info"), str) else [result["info"]])[:8]))
+                  tuple(_str(line) for line in lines[:8]))
 
 
 def _entity(result: dict) -> str:

@@ -291,3 +291,13 @@ def test_gpus_of_one_node_on_different_max_links_are_named(tmp_path):
         "w1: PCIe max link: expected Gen5 x16 on every GPU (as GPU 0, 1, 2, 3, 5, 6, 7), "
         "found GPU 4: Gen5 x8 (check the slot or riser each GPU sits in)"]
     assert worst(found) == "investigate"
+
+
+def test_user_nccl_conf_wins_over_the_system_one_whatever_the_key_order(tmp_path):
+    facts = facts_for(tmp_path)
+    files = {"/root/.nccl.conf": {"NCCL_IB_HCA": "mlx5_0"},
+             "/etc/nccl.conf": {"NCCL_IB_HCA": "mlx5_9", "NCCL_DEBUG": "WARN"}}
+    for order in (files, dict(reversed(files.items()))):  # as sent, and as sorted in a file
+        facts["health"]["nccl_conf"] = {"files": order, "env": {}}
+        assert health.node_nccl(facts) == {"NCCL_IB_HCA": ("mlx5_0", "/root/.nccl.conf"),
+                                           "NCCL_DEBUG": ("WARN", "/etc/nccl.conf")}

@@ -71,10 +71,13 @@ def dcgm_args(cluster: Cluster) -> dict | None:
     return {"level": settings.dcgm_diag, "timeout": settings.dcgm_timeout}
 
 
-def probe_timeout(cluster: Cluster, node: Node) -> float:
-    """The probe's bound: the node's command_timeout, plus DCGM's own when it runs."""
+def probe_bound(cluster: Cluster, node: Node) -> tuple[float, str]:
+    """The probe's bound in seconds and what sets it: the node's command_timeout, plus
+    DCGM's own when it runs."""
     dcgm = dcgm_args(cluster)
-    return node.command_timeout + (dcgm["timeout"] if dcgm else 0)
+    if dcgm is None:
+        return node.command_timeout, "command_timeout"
+    return node.command_timeout + dcgm["timeout"], "command_timeout + gpu_health.dcgm_timeout"
 
 
 def peers_of(cluster: Cluster, node: Node) -> list[str]:
@@ -107,10 +110,11 @@ def gather_node(cluster: Cluster, node: Node, runtime: bool = True) -> dict:
     started = time.monotonic()
     script = probe_script(node, runtime=runtime, **cluster_args(cluster, node))
 
+    seconds, bound = probe_bound(cluster, node)
+
     def probe(conn: transport.Connection) -> dict:
-        done = conn.run(probe_command(node, script), probe_timeout(cluster, node))
-        facts, reason = parse(done, "command_timeout + gpu_health.dcgm_timeout"
-                              if dcgm_args(cluster) else "command_timeout")
+        done = conn.run(probe_command(node, script), seconds)
+        facts, reason = parse(done, bound)
         return {**facts, "reach": {"ok": reason is None, "reason": reason and clean(reason, 500),
                                    "executions": conn.executions}}
     found = transport.with_connection(

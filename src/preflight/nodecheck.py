@@ -35,13 +35,13 @@ def this_node(cluster: Cluster, name: str | None) -> Node:
 def probe_here(cluster: Cluster, node: Node) -> dict:
     """The probe, run locally as the SSH launcher runs it remotely."""
     script = facts.probe_script(node, **facts.cluster_args(cluster, node))
-    bound = facts.probe_timeout(cluster, node)
+    seconds, bound = facts.probe_bound(cluster, node)
     try:
         done = subprocess.run(["sh", "-c", facts.probe_command(node, script)],
-                              capture_output=True, text=True, check=False, timeout=bound)
+                              capture_output=True, text=True, check=False, timeout=seconds)
     except subprocess.TimeoutExpired:
         return {"reach": {"ok": False, "executions": 1,
-                          "reason": f"probe timed out after {bound:g} s"}}
+                          "reason": f"probe timed out after {seconds:g} s ({bound})"}}
     found, reason = facts.parse(transport.Result("probe", done.returncode, done.stdout,
                                                  done.stderr, 0.0))
     return {**found, "reach": {"ok": reason is None, "reason": reason, "executions": 1,

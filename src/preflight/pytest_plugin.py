@@ -37,7 +37,8 @@ MARKERS = {
     "miniconda": "Miniconda install and layout",
     "env": "conda environment pins, provenance and cross-node sameness",
     "cuda": "torch runtime, GPUs, CUDA and driver",
-    "gpu_health": "PCIe links, XIDs, throttling, ECC, NVLink, InfiniBand (severity-tagged)",
+    "gpu_health": "PCIe links, XIDs, throttling, ECC, GPU modes, DCGM, NVLink, InfiniBand "
+                  "(severity-tagged)",
     "ssh": "SSH client and server configuration, keys, node-to-node",
     "nccl": "cross-node collective test and its network pre-checks (slow)",
     "jupyter": "the env's Jupyter kernel and no server open without auth",

@@ -26,6 +26,7 @@ GPU_GROUPS = ("pcie", "clocks", "nvlink", "ecc", "modes")  # xid, dcgm: see xids
 BENIGN_CLOCKS = {"gpu_idle", "applications_clocks_setting", "sw_power_cap",
                  "display_clocks_setting", "sync_boost"}
 HARDWARE_CLOCKS = {"hw_slowdown", "hw_power_brake_slowdown"}  # the board pulls clocks down
+NCCL_SYSTEM_CONF = "/etc/nccl.conf"  # read last by NCCL, so it loses to the user's file
 
 
 def skip_unless(node: Node, settings: GpuHealthSettings, group: str) -> None:
@@ -54,11 +55,16 @@ def each_gpu(node: Node, facts: dict, judge: Callable[[str, dict], list[Finding]
 
 def pcie(node: Node, facts: dict) -> list[Finding]:
     """Each GPU's link at its max width, and at its max generation unless the GPU is idle
-    (idle links train down to save power: not a fault)."""
+    (idle links train down to save power: not a fault); every GPU of the node on the same
+    max link."""
+    maxes: dict[str, list[str]] = {}  # "Gen5 x16" -> the GPUs with that max link
+
     def judge(where: str, gpu: dict) -> list[Finding]:
         h = gpu["health"]
         width, width_max, gen, gen_max = (h["pcie_width"], h["pcie_width_max"], h["pcie_gen"],
                                           h["pcie_gen_max"])
+        if gen_max is not None and width_max is not None:
+            maxes.setdefault(f"Gen{gen_max} x{width_max}", []).append(str(gpu["index"]))
         idle = "gpu_idle" in (h["clock_reasons"] or [])
         narrow = width is not None and width_max is not None and width < width_max
         slow = gen is not None and gen_max is not None and gen < gen_max and not idle
@@ -67,25 +73,19 @@ def pcie(node: Node, facts: dict) -> list[Finding]:
         return [Finding(node.name, "PCIe link", f"Gen{gen_max} x{width_max} (the link's max) "
                         f"on {where}", f"Gen{gen} x{width}", "reseat the GPU or its riser",
                         severity="drain")]
-    return each_gpu(node, facts, judge) + _mixed_links(node, facts)
+    found = each_gpu(node, facts, judge)
+    return found + _mixed_links(node, maxes)
 
 
-def _mixed_links(node: Node, facts: dict) -> list[Finding]:
+def _mixed_links(node: Node, maxes: dict[str, list[str]]) -> list[Finding]:
     """The GPUs of one node on different max links (a GPU in a slot or riser of another
     kind): the slowest sets an all-reduce's pace for all of them."""
-    gpus = (cuda.smi(facts) or {}).get("gpus") or []
-    links: dict[str, list[str]] = {}
-    for gpu in gpus:
-        h = gpu["health"]
-        if h["pcie_gen_max"] is not None and h["pcie_width_max"] is not None:
-            links.setdefault(f"Gen{h['pcie_gen_max']} x{h['pcie_width_max']}", []).append(
-                str(gpu["index"]))
-    if len(links) < 2:
+    if len(maxes) < 2:
         return []
-    most = max(links, key=lambda k: len(links[k]))
+    most = max(maxes, key=lambda k: len(maxes[k]))
     return [Finding(node.name, "PCIe max link", f"{most} on every GPU (as GPU "
-                    f"{', '.join(links[most])})", "; ".join(
-                        f"GPU {', '.join(v)}: {k}" for k, v in links.items() if k != most),
+                    f"{', '.join(maxes[most])})", "; ".join(
+                        f"GPU {', '.join(v)}: {k}" for k, v in maxes.items() if k != most),
                     "check the slot or riser each GPU sits in", severity="investigate")]
 
 
@@ -270,7 +270,8 @@ def node_nccl(facts: dict) -> dict[str, tuple[str, str]]:
     /etc/nccl.conf (NCCL reads the files without overriding what is set)."""
     conf = facts["health"]["nccl_conf"]
     out: dict[str, tuple[str, str]] = {}
-    for path, keys in reversed(list(conf["files"].items())):  # the system file first
+    # the system file first, by name: a facts file's key order is not NCCL's
+    for path, keys in sorted(conf["files"].items(), key=lambda f: f[0] != NCCL_SYSTEM_CONF):
         out.update({k: (v, path) for k, v in keys.items()})
     out.update({k: (v, "the login environment") for k, v in conf["env"].items()})
     return out

@@ -180,7 +180,7 @@ def _attempt_once(cluster: Cluster, login: LoginShell, nodes: list[Node], *, run
     token = f"preflight-{uuid.uuid4().hex[:10]}"
     path = f"/tmp/{token}.json"
     timeout = min(cluster.slurm.step_timeout,
-                  max(facts.probe_timeout(cluster, n) for n in nodes) + 30)
+                  max(facts.probe_bound(cluster, n)[0] for n in nodes) + 30)
     with contextlib.ExitStack() as stack:
         try:
             job = stack.enter_context(Allocation(login, cluster, [n.name for n in nodes], token))

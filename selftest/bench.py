@@ -19,7 +19,8 @@ from pathlib import Path
 
 from simcluster import cluster, layout
 
-from preflight import facts, inventory
+from preflight.config import inventory
+from preflight.facts import gather as facts
 from selftest import bench_env, bench_nccl, bench_report, bench_slurm
 
 REPO = Path(__file__).resolve().parent.parent

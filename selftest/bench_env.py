@@ -11,8 +11,10 @@ from pathlib import Path
 
 from simcluster import layout
 
-from preflight import channels, envspec, facts
 from preflight.checks import environment, sameness
+from preflight.config import envspec
+from preflight.core import channels
+from preflight.facts import gather as facts
 
 PACKAGES = 220
 REPO = Path(__file__).resolve().parent.parent

@@ -10,7 +10,8 @@ from dataclasses import replace
 
 from simcluster import faults
 
-from preflight import nccl, transport
+from preflight.launchers import transport
+from preflight.live import nccl
 
 SINK = ("import socket;s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);"
         "s.bind(('0.0.0.0',{port}));s.listen(1);c,_=s.accept();n=0\n"

@@ -13,7 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from preflight import htmlreport, report, results
+from preflight.report import collector as report
+from preflight.report import html as htmlreport
+from preflight.report import results
 from selftest import browser, synthetic
 
 OUT = Path(__file__).resolve().parent.parent / "reports" / "bench"

@@ -20,8 +20,10 @@ from pathlib import Path
 
 from simcluster import cluster, layout
 
-from preflight import facts, inventory, nccl
-from preflight.slurm import runjob
+from preflight.config import inventory
+from preflight.facts import gather as facts
+from preflight.launchers.slurm import runjob
+from preflight.live import nccl
 
 OUT = Path(__file__).resolve().parent.parent / "reports" / "bench"
 

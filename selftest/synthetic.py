@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from preflight import results
+from preflight.report import results
 
 SUITES = ("miniconda", "environment", "cuda", "ssh", "network", "jupyter", "sync", "nccl")
 

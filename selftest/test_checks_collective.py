@@ -3,8 +3,8 @@ against its floor."""
 
 import pytest
 
-from preflight import nccl, references
-from preflight.checks import collective
+from preflight.checks import collective, references
+from preflight.live import nccl
 from selftest.test_sshmatrix import node
 
 

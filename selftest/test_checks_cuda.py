@@ -6,8 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from preflight import envspec, nvsmi
 from preflight.checks import cuda
+from preflight.config import envspec
+from preflight.facts import nvsmi
 from selftest.suites import REPO
 from selftest.test_checks_miniconda import NODE
 

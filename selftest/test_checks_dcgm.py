@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from preflight import dcgmdiag
 from preflight.checks import gpuhealth as health
-from preflight.clusterfile import GpuHealthSettings
-from preflight.findings import worst
+from preflight.checks.findings import worst
+from preflight.config.clusterfile import GpuHealthSettings
+from preflight.facts import dcgmdiag
 from selftest.suites import REPO
 from selftest.test_checks_gpuhealth import PROBE, node
 

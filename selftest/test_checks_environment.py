@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from preflight import channels, envspec, lockfile
 from preflight.checks import environment, lock, sameness
+from preflight.config import envspec, lockfile
+from preflight.core import channels
 from selftest.test_checks_miniconda import NODE
 
 CF = "https://conda.anaconda.org/conda-forge"

@@ -12,8 +12,8 @@ import pytest
 
 from preflight import remote
 from preflight.checks import gpuhealth as health
-from preflight.clusterfile import GpuHealthSettings
-from preflight.findings import worst
+from preflight.checks.findings import worst
+from preflight.config.clusterfile import GpuHealthSettings
 from selftest.suites import REPO
 from selftest.test_checks_cuda import SMI, gpu_facts
 from selftest.test_checks_miniconda import NODE

@@ -5,7 +5,7 @@ import copy
 import pytest
 
 from preflight.checks import miniconda
-from preflight.inventory import Node
+from preflight.config.inventory import Node
 
 NODE = Node(name="w1", role="worker", address=None, user="root", port=None,
             identity_file=None, proxy_jump=None, connect_timeout=5, command_timeout=60,

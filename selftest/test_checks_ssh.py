@@ -3,9 +3,9 @@ defaults when `sshd -T` cannot run, and the file that set a bad value."""
 
 import pytest
 
-from preflight import contract
 from preflight.checks import ssh
-from preflight.inventory import SshSettings
+from preflight.config.inventory import SshSettings
+from preflight.facts import contract
 from selftest import recorded
 from selftest.test_sshmatrix import node
 

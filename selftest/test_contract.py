@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from preflight import contract
+from preflight.facts import contract
 from selftest import recorded
 from selftest.suites import replay
 

@@ -4,8 +4,8 @@ import textwrap
 
 import pytest
 
-from preflight import envspec
-from preflight.errors import UserError
+from preflight.config import envspec
+from preflight.core.errors import UserError
 from selftest.suites import REPO
 
 FULL = """\

@@ -2,7 +2,7 @@
 
 import pytest
 
-from preflight.findings import CheckFailed, Finding, require
+from preflight.checks.findings import CheckFailed, Finding, require
 
 
 def test_finding_line():

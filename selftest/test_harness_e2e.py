@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from preflight import inventory, transport
+from preflight.config import inventory
+from preflight.launchers import transport
 from selftest.suites import REPO
 from selftest.suites import run_suites as run_all_suites
 
@@ -169,7 +170,7 @@ def test_remote_command_past_its_timeout_is_killed(up):
 
 
 def test_testinfra_host_rides_on_strict_transport(up, tmp_path):
-    from preflight import testinfra_host
+    from preflight.launchers import testinfra_host
 
     cluster = inventory.load(up.cluster_yaml)
     host = testinfra_host.get(cluster, cluster.node("node-2"))

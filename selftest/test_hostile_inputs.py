@@ -16,8 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from packaging.requirements import Requirement
 
-from preflight import contract, envspec, inventory
-from preflight.errors import UserError
+from preflight.config import envspec, inventory
+from preflight.core.errors import UserError
+from preflight.facts import contract
 from selftest import recorded
 from selftest.suites import REPO
 
@@ -242,7 +243,7 @@ def test_ssh_config_including_itself_is_one_line(tmp_path):
 def test_garbage_lock_file_is_one_line(tmp_path, content):
     (tmp_path / "conda-lock.yml").write_bytes(content)
     cluster = write(tmp_path, "cluster: c\nlock: conda-lock.yml\n" + GOOD_NODES)
-    from preflight import lockfile
+    from preflight.config import lockfile
     with pytest.raises(UserError) as caught:
         lockfile.read(inventory.load(cluster).lock)
     assert "\n" not in str(caught.value)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 
-from preflight import nodetext, redact, report
+from preflight.core import nodetext, redact
+from preflight.report import collector as report
 from selftest import recorded
 from selftest.suites import replay
 

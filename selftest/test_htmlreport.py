@@ -9,7 +9,8 @@ import re
 
 import pytest
 
-from preflight import history, htmlreport
+from preflight.report import history
+from preflight.report import html as htmlreport
 from selftest import browser, recorded, synthetic
 from selftest.suites import REPO, replay
 

@@ -4,8 +4,9 @@ import textwrap
 
 import pytest
 
-from preflight import facts, inventory
-from preflight.errors import UserError
+from preflight.config import inventory
+from preflight.core.errors import UserError
+from preflight.facts import gather as facts
 
 ENV = "name: pytorch-dist\ndependencies: [python=3.11]\n"
 

@@ -13,7 +13,8 @@ import pytest
 import yaml
 from simcluster import cluster as simcluster
 
-from preflight import inventory, nccl
+from preflight.config import inventory
+from preflight.live import nccl
 from selftest.suites import run_suites
 from selftest.test_env_e2e import failing
 
@@ -48,7 +49,7 @@ def leftovers() -> dict[str, list[str]]:
 
 
 def recorded(folder: Path, key: str) -> dict:
-    """What the run's once-per-run work recorded under key (see preflight.once)."""
+    """What the run's once-per-run work recorded under key (see preflight.live.once)."""
     return json.loads((folder / f".{key}.json").read_text())["value"]
 
 

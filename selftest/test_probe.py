@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from preflight import facts
+from preflight.facts import gather as facts
 from selftest.test_checks_miniconda import NODE
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from preflight import progress
+from preflight.core import progress
 
 
 def test_line_names_the_slowest_pending_node():

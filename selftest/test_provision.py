@@ -85,7 +85,7 @@ def _env_facts(target: str, versions: dict, nccl: str) -> dict:
 
 
 def test_env_plan_switches_to_a_whole_spare_copy_or_sends_a_new_one():
-    from preflight.inventory import Node
+    from preflight.config.inventory import Node
     from preflight.provision import plan
     from preflight.provision.envbuild import Package, Solution
     node = Node("n1", "master", None, None, None, None, None, 5, 60, "/opt/miniconda", "e",

@@ -3,7 +3,7 @@
 from dataclasses import replace
 
 from preflight.checks import ssh
-from preflight.inventory import SshSettings
+from preflight.config.inventory import SshSettings
 from selftest.suites import REPO
 from selftest.test_checks_miniconda import NODE
 

@@ -2,7 +2,7 @@
 
 import xml.etree.ElementTree as ET
 
-from preflight import report
+from preflight.report import collector as report
 
 
 def test_summary_lists_failures_by_node():

@@ -3,7 +3,8 @@ status, and the document's schema markers."""
 
 from __future__ import annotations
 
-from preflight import history, report, results
+from preflight.report import collector as report
+from preflight.report import history, results
 from selftest import recorded, synthetic
 
 

@@ -10,7 +10,8 @@ import paramiko
 import pytest
 from simcluster import cluster, layout, network
 
-from preflight import inventory, transport
+from preflight.config import inventory
+from preflight.launchers import transport
 
 pytestmark = pytest.mark.simcluster
 ENV_PY = "/opt/miniconda/envs/pytorch-dist/bin/python"

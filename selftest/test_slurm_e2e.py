@@ -22,8 +22,10 @@ from simcluster import layout, slurm
 from simcluster.host import SimError
 from simcluster.network import namespace_pids
 
-from preflight import facts, inventory, nccl
-from preflight.slurm import runjob
+from preflight.config import inventory
+from preflight.facts import gather as facts
+from preflight.launchers.slurm import runjob
+from preflight.live import nccl
 from selftest.suites import REPO, run_suites
 from selftest.test_env_e2e import failing
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from preflight.slurm import alloc, drain, probe
+from preflight.launchers.slurm import alloc, drain, probe
 
 
 def lines(node: str, doc: dict, size: int = 7) -> list[str]:
@@ -90,7 +90,7 @@ class LocalJob:
         import subprocess
         import time
 
-        from preflight import transport
+        from preflight.launchers import transport
         started = time.monotonic()
         out = []
         for name in names:
@@ -107,8 +107,8 @@ class LocalJob:
 
 
 def test_step_runner_gives_each_node_its_own_result_and_bounds_it(tmp_path):
-    from preflight import transport
-    from preflight.slurm import steps
+    from preflight.launchers import transport
+    from preflight.launchers.slurm import steps
     work = {"node-1": ("cat; echo out; echo err >&2; exit 3", "from stdin\n"),
             "node-2": ("sleep 30", ""),
             "node-3": ("trap '' TERM; sleep 30", "")}
@@ -128,9 +128,9 @@ def test_a_login_node_lost_before_a_step_is_each_nodes_reason_not_a_traceback(tm
     """The checks' steps run late in a run: a login node gone by then (here: nothing
     listens at 127.0.0.1:9) gives every node of the step the reason; the probe, which
     needs it to start at all, stops the run in one line instead."""
-    from preflight import inventory
-    from preflight.errors import UserError
-    from preflight.slurm import login, runjob, steps
+    from preflight.config import inventory
+    from preflight.core.errors import UserError
+    from preflight.launchers.slurm import login, runjob, steps
     from selftest.suites import replay_cluster
     path = replay_cluster(tmp_path, ["node-1", "node-2"],
                           "launcher: slurm\nslurm: {login: 127.0.0.1}\n")

@@ -1,6 +1,7 @@
 """ssh_config: Include is honoured and cluster.yaml's explicit settings win."""
 
-from preflight import inventory, sshconfig, transport
+from preflight.config import inventory, sshconfig
+from preflight.launchers import transport
 
 
 def test_include_is_expanded(tmp_path):

@@ -2,9 +2,9 @@
 
 import pytest
 
-from preflight import sshmatrix
 from preflight.checks import ssh
-from preflight.inventory import Node
+from preflight.config.inventory import Node
+from preflight.live import sshmatrix
 
 NAMES = [f"n{i}" for i in range(1, 7)]
 

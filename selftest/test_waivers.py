@@ -7,8 +7,8 @@ import datetime
 
 import pytest
 
-from preflight import waivers
-from preflight.errors import UserError
+from preflight.config import waivers
+from preflight.core.errors import UserError
 
 GOOD = """\
 waivers:

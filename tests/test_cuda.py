@@ -4,7 +4,7 @@ with the same NCCL, GPU model and driver on every node."""
 import pytest
 
 from preflight.checks import cuda
-from preflight.findings import require
+from preflight.checks.findings import require
 
 pytestmark = pytest.mark.cuda
 

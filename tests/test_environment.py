@@ -3,7 +3,7 @@
 import pytest
 
 from preflight.checks import environment, lock, sameness
-from preflight.findings import require
+from preflight.checks.findings import require
 
 pytestmark = [pytest.mark.env, pytest.mark.reads("env")]
 

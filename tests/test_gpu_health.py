@@ -6,7 +6,7 @@ Findings carry a severity (drain / reboot / investigate) as the JUnit property
 import pytest
 
 from preflight.checks import gpuhealth as health
-from preflight.findings import require
+from preflight.checks.findings import require
 
 pytestmark = pytest.mark.gpu_health
 

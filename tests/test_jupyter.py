@@ -3,7 +3,7 @@
 import pytest
 
 from preflight.checks import jupyter
-from preflight.findings import require
+from preflight.checks.findings import require
 
 pytestmark = [pytest.mark.jupyter, pytest.mark.reads("jupyter")]
 

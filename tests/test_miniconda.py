@@ -3,7 +3,7 @@
 import pytest
 
 from preflight.checks import miniconda
-from preflight.findings import require
+from preflight.checks.findings import require
 
 pytestmark = pytest.mark.miniconda
 

@@ -3,7 +3,7 @@
 import pytest
 
 from preflight.checks import collective as checks
-from preflight.findings import require
+from preflight.checks.findings import require
 
 pytestmark = [pytest.mark.nccl, pytest.mark.slow, pytest.mark.reads("node")]
 

@@ -3,9 +3,9 @@
 
 import pytest
 
-from preflight import transport
 from preflight.checks import network
-from preflight.findings import require
+from preflight.checks.findings import require
+from preflight.launchers import transport
 
 pytestmark = [pytest.mark.network, pytest.mark.reads("net")]
 

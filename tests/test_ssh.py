@@ -4,9 +4,10 @@ import getpass
 
 import pytest
 
-from preflight import sshmatrix, transport
 from preflight.checks import ssh
-from preflight.findings import require
+from preflight.checks.findings import require
+from preflight.launchers import transport
+from preflight.live import sshmatrix
 
 pytestmark = [pytest.mark.ssh, pytest.mark.reads("ssh", "node")]
 

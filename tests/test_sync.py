@@ -4,7 +4,7 @@ import pytest
 
 from preflight import remote
 from preflight.checks import sync
-from preflight.findings import require
+from preflight.checks.findings import require
 
 pytestmark = [pytest.mark.sync, pytest.mark.reads("sync")]
 

@@ -13,8 +13,10 @@ import json
 import sys
 from pathlib import Path
 
-from . import facts, inventory, lockfile, progress
-from .errors import UserError
+from preflight.config import inventory, lockfile
+from preflight.core import progress
+from preflight.core.errors import UserError
+from preflight.facts import gather as facts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,13 +81,13 @@ def _facts(cluster: inventory.Cluster, args) -> int:
 
 
 def _node_check(cluster: inventory.Cluster, args) -> int:
-    from . import nodecheck
+    from preflight import nodecheck
     return nodecheck.run(cluster, args.node, drain=args.drain, resume=args.resume,
                          report_dir=args.report_dir)
 
 
 def _provision(cluster: inventory.Cluster, args) -> int:
-    from .provision import runner
+    from preflight.provision import runner
     nodes = cluster.select(args.nodes, args.role)
     if not nodes:
         raise UserError(f"--nodes/--role select no node of {cluster.path}")

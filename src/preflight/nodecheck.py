@@ -18,9 +18,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import facts, transport
-from .errors import UserError
-from .inventory import Cluster, Node
+from preflight.config.inventory import Cluster, Node
+from preflight.core.errors import UserError
+from preflight.facts import gather as facts
+from preflight.launchers import transport
 
 
 def this_node(cluster: Cluster, name: str | None) -> Node:
@@ -66,7 +67,7 @@ def run(cluster: Cluster, name: str | None, *, drain: bool, resume: bool,
 
 
 def _tell_slurm(cluster: Cluster, report_dir: Path, *, drain: bool, resume: bool) -> None:
-    from .slurm import drain as drain_mod
+    from preflight.launchers.slurm import drain as drain_mod
     doc = json.loads((report_dir / "results.json").read_text())
     here = dataclasses.replace(cluster, login=None)  # scontrol on this node itself
     actions = drain_mod.act(here, doc["results"], drain=drain, resume=resume)

@@ -16,14 +16,18 @@ from pathlib import Path
 
 import pytest
 
-from . import channels, contract, envspec, inventory, lockfile, once, progress, report, waivers
-from . import facts as facts_mod
-from .contract import SectionBroken
-from .errors import UserError
-from .findings import CheckFailed, worst
-from .live import collective, collective_pairs, master_port, ssh_logins  # noqa: F401 - fixtures
-from .nodetext import TEXT_MAX, clean
-from .slurm import runjob
+from preflight.checks.findings import CheckFailed, worst
+from preflight.config import envspec, inventory, lockfile, waivers
+from preflight.core import channels, progress
+from preflight.core.errors import UserError
+from preflight.core.nodetext import TEXT_MAX, clean
+from preflight.facts import contract
+from preflight.facts import gather as facts_mod
+from preflight.facts.contract import SectionBroken
+from preflight.launchers.slurm import runjob
+from preflight.live import once
+from preflight.live.fixtures import collective, collective_pairs, master_port, ssh_logins  # noqa: F401 - fixtures
+from preflight.report import collector as report
 
 CHECKED_FACTS = "preflight_checked_facts"  # workerinput: the validated facts file
 MESSAGE_MAX = 8 * TEXT_MAX  # one test's whole message (many findings)
@@ -232,7 +236,7 @@ def allowed_channels(cluster, env_spec) -> set[str]:
 def busbw_threshold(cluster, cluster_facts):
     """The busbw the collective must reach: cluster.yaml's number, or with `auto` the
     reference for the cluster's GPU model and link (references.py), or none (and why)."""
-    from . import references
+    from preflight.checks import references
     try:
         return references.for_cluster(cluster, cluster_facts)
     except UserError as exc:
@@ -265,7 +269,7 @@ def facts(request: pytest.FixtureRequest, node, cluster_facts) -> dict:
 @pytest.fixture
 def host(node, cluster):
     """A testinfra host riding on our strict SSH transport, for testinfra-style checks."""
-    from . import testinfra_host
+    from preflight.launchers import testinfra_host
     return testinfra_host.get(cluster, node)
 
 

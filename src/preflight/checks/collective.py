@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ..findings import Finding
-from ..inventory import Node
-from ..references import Threshold
+from preflight.checks.findings import Finding
+from preflight.checks.references import Threshold
+from preflight.config.inventory import Node
 
 
 def skip_if_blocked(node: Node, outcome: dict) -> None:

@@ -7,11 +7,11 @@ from collections import Counter
 
 from ClusterShell.NodeSet import NodeSet
 
-from .. import contract, nvsmi
-from ..envspec import EnvSpec
-from ..findings import Finding
-from ..inventory import Node
-from . import sameness
+from preflight.checks import sameness
+from preflight.checks.findings import Finding
+from preflight.config.envspec import EnvSpec
+from preflight.config.inventory import Node
+from preflight.facts import contract, nvsmi
 
 # Minimum Linux x86_64 driver per CUDA toolkit release ("Toolkit Driver Version", GA),
 # from NVIDIA's CUDA Toolkit Release Notes, Table 3 "CUDA Toolkit and Corresponding Driver

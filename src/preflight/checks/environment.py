@@ -7,12 +7,13 @@ from collections import Counter
 import rattler
 from packaging.utils import canonicalize_name
 
-from .. import channels, contract
-from ..envspec import EnvSpec
-from ..findings import Finding
-from ..inventory import Node
-from ..nodetext import clean
-from . import pipnames
+from preflight.checks import pipnames
+from preflight.checks.findings import Finding
+from preflight.config.envspec import EnvSpec
+from preflight.config.inventory import Node
+from preflight.core import channels
+from preflight.core.nodetext import clean
+from preflight.facts import contract
 
 MISSING = "not installed"
 

@@ -14,11 +14,11 @@ from collections.abc import Callable
 import pytest
 from ClusterShell.NodeSet import NodeSet
 
-from .. import contract, dcgmdiag, nvsmi
-from ..clusterfile import GpuHealthSettings
-from ..findings import Finding
-from ..inventory import Node
-from . import cuda, sameness
+from preflight.checks import cuda, sameness
+from preflight.checks.findings import Finding
+from preflight.config.clusterfile import GpuHealthSettings
+from preflight.config.inventory import Node
+from preflight.facts import contract, dcgmdiag, nvsmi
 
 GPU_GROUPS = ("pcie", "clocks", "nvlink", "ecc", "modes")  # xid, dcgm: see xids(), dcgm()
 # Clock event reasons that are not a fault: idle, clocks set on purpose, the software

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..findings import Finding
-from ..inventory import Cluster, Node
+from preflight.checks.findings import Finding
+from preflight.config.inventory import Cluster, Node
 
 LOCAL = ("localhost", "127.0.0.1", "::1", "[::1]")
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from packaging.utils import canonicalize_name
 
-from .. import channels
-from ..findings import Finding
-from ..inventory import Node
-from ..lockfile import Locked
+from preflight.checks.findings import Finding
+from preflight.config.inventory import Node
+from preflight.config.lockfile import Locked
+from preflight.core import channels
 
 
 def node_entries(facts: dict) -> dict[tuple[str, str], Locked]:

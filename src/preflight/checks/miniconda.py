@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..findings import Finding
-from ..inventory import Node
+from preflight.checks.findings import Finding
+from preflight.config.inventory import Node
 
 LAYOUT = ("bin/conda", "condabin/conda", "etc/profile.d/conda.sh", "conda-meta")
 

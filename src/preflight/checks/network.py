@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from ..findings import Finding
-from ..inventory import Cluster, Node
+from preflight.checks.findings import Finding
+from preflight.config.inventory import Cluster, Node
 
 IFNAME_VARS = ("NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME")
 

@@ -6,10 +6,11 @@ from collections import Counter
 
 from ClusterShell.NodeSet import NodeSet
 
-from .. import channels, contract
-from ..findings import Finding
-from ..inventory import Node
-from .environment import conda_records, pip_dists
+from preflight.checks.environment import conda_records, pip_dists
+from preflight.checks.findings import Finding
+from preflight.config.inventory import Node
+from preflight.core import channels
+from preflight.facts import contract
 
 ABSENT = "-"
 TABLE_MAX_NODES = 8  # wider clusters get one line per distinct value instead of columns

@@ -9,9 +9,10 @@ import paramiko
 import pytest
 from ClusterShell.NodeSet import NodeSet
 
-from .. import contract, sshmatrix
-from ..findings import Finding
-from ..inventory import Cluster, Node
+from preflight.checks.findings import Finding
+from preflight.config.inventory import Cluster, Node
+from preflight.facts import contract
+from preflight.live import sshmatrix
 
 MATCH_KEYS = ("passwordauthentication", "kbdinteractiveauthentication", "pubkeyauthentication",
               "permitemptypasswords", "permitrootlogin")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..findings import Finding
-from ..inventory import Node
+from preflight.checks.findings import Finding
+from preflight.config.inventory import Node
 
 SHOW = 8  # file names listed per kind of difference
 

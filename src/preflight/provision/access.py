@@ -9,10 +9,10 @@ from __future__ import annotations
 import hashlib
 import os
 
-from ..checks import ssh as ssh_checks
-from ..inventory import Cluster, Node
-from . import blocks
-from .plan_types import Action
+from preflight.checks import ssh as ssh_checks
+from preflight.config.inventory import Cluster, Node
+from preflight.provision import blocks
+from preflight.provision.plan_types import Action
 
 
 def steps(cluster: Cluster, node: Node, facts: dict, everyone: dict[str, dict],

@@ -13,13 +13,13 @@ import shlex
 import threading
 from dataclasses import dataclass, field
 
-from .. import transport
-from ..inventory import Cluster, Node
-from . import access, codesync
-from .envbuild import Archive
-from .nodeshell import NodeFailed, NodeShell, script_command
-from .plan import Wanted
-from .plan_types import Action
+from preflight.config.inventory import Cluster, Node
+from preflight.launchers import transport
+from preflight.provision import access, codesync
+from preflight.provision.envbuild import Archive
+from preflight.provision.nodeshell import NodeFailed, NodeShell, script_command
+from preflight.provision.plan import Wanted
+from preflight.provision.plan_types import Action
 
 
 @dataclass

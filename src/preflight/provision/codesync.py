@@ -13,9 +13,9 @@ import shlex
 import subprocess
 import time
 
-from .. import transport
-from ..inventory import Cluster
-from .nodeshell import NodeFailed, NodeShell
+from preflight.config.inventory import Cluster
+from preflight.launchers import transport
+from preflight.provision.nodeshell import NodeFailed, NodeShell
 
 
 def ssh_command(cluster: Cluster, target: transport.Target) -> list[str]:

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import rattler
 
-from .. import channels, lockfile
-from ..errors import UserError
-from ..inventory import Cluster
-from ..nodetext import one_line
+from preflight.config import lockfile
+from preflight.config.inventory import Cluster
+from preflight.core import channels
+from preflight.core.errors import UserError
+from preflight.core.nodetext import one_line
 
 PLATFORMS = ["linux-64", "noarch"]
 MARKER = "conda-meta/.preflight-complete"  # written last on the node: the install is whole

@@ -7,8 +7,9 @@ import shlex
 import socket
 from typing import BinaryIO
 
-from .. import remote, transport
-from ..inventory import Node
+from preflight import remote
+from preflight.config.inventory import Node
+from preflight.launchers import transport
 
 SCRIPT = remote.source("provision_node.sh")
 # the controller's identity in a node lock: a rerun from here may take over a lock whose

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from .. import contract
-from ..checks import jupyter, miniconda, sync
-from ..inventory import Cluster, Node
-from . import access
-from .envbuild import Package, Solution, node_packages
-from .plan_types import Action
+from preflight.checks import jupyter, miniconda, sync
+from preflight.config.inventory import Cluster, Node
+from preflight.facts import contract
+from preflight.provision import access
+from preflight.provision.envbuild import Package, Solution, node_packages
+from preflight.provision.plan_types import Action
 
 SHOW = 4  # differences named in a reason
 

@@ -11,12 +11,15 @@ import sys
 import time
 from pathlib import Path
 
-from .. import contract, facts, hostkeys, remote, transport
-from ..errors import UserError
-from ..inventory import Cluster, Node
-from . import CHANGES_PENDING, FAILED, NOTHING_TO_DO, envbuild
-from .apply import Applier
-from .plan import Wanted, plan_node
+from preflight import remote
+from preflight.config.inventory import Cluster, Node
+from preflight.core.errors import UserError
+from preflight.facts import contract
+from preflight.facts import gather as facts
+from preflight.launchers import hostkeys, transport
+from preflight.provision import CHANGES_PENDING, FAILED, NOTHING_TO_DO, envbuild
+from preflight.provision.apply import Applier
+from preflight.provision.plan import Wanted, plan_node
 
 
 def decide(cluster: Cluster, nodes: list[Node], log) -> tuple[dict, dict, Wanted, object]:

@@ -1,0 +1,190 @@
+"""Gather facts: one probe per node per run, in parallel; cached for the run in one file.
+
+A node's facts are the probe's JSON document plus `reach`: whether we got it, why not,
+how long it took and how many remote executions it cost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shlex
+import time
+from pathlib import Path
+
+from preflight import remote
+from preflight.config.inventory import Cluster, Node
+from preflight.core.errors import UserError
+from preflight.core.nodetext import clean
+from preflight.core.redact import redact_doc
+from preflight.launchers import transport
+
+PROBE_PYTHONS = ("/usr/bin/python3", "python3")
+
+
+def probe_command(node: Node, script: str) -> str:
+    """Run the probe with Miniconda's base python (its running is then a fact for free),
+    else the system's python3. The script travels as an argument, so a python that
+    fails to start can be followed by the next one."""
+    pythons = (f"{node.miniconda}/bin/python", *PROBE_PYTHONS)
+    candidates = " ".join(shlex.quote(p) for p in pythons)
+    return (f"S={shlex.quote(script)}; for p in {candidates}; do "
+            'if command -v "$p" >/dev/null 2>&1; then "$p" -I -S -c "$S" && exit 0; fi; done; '
+            f'echo "no working python3 on the node (tried {candidates})" >&2; exit 127')
+
+
+def probe_script(node: Node, *, runtime: bool = True, peers: list[str] = (),
+                 sync: dict | None = None, ssh: dict | None = None,
+                 jupyter: bool = False, dcgm: dict | None = None) -> str:
+    """The probe with its arguments; runtime=False skips the env-Python run (torch import);
+    peers are the node names this node must resolve."""
+    args = probe_args(node, runtime=runtime, peers=peers, sync=sync, ssh=ssh, jupyter=jupyter,
+                      dcgm=dcgm)
+    # JSON is not Python (null, true): decode it on the node rather than paste it as code.
+    return f"ARGS = __import__('json').loads({json.dumps(args)!r})\n" + remote.probe_source()
+
+
+def probe_args(node: Node, *, runtime: bool = True, peers: list[str] = (),
+               sync: dict | None = None, ssh: dict | None = None,
+               jupyter: bool = False, dcgm: dict | None = None) -> dict:
+    """The probe's ARGS for one node (the Slurm launcher sends them in one bundle)."""
+    return {"miniconda": node.miniconda, "env_name": node.env_name, "peers": list(peers),
+            "jupyter": jupyter, "dcgm": dcgm,
+            "sync": sync, "ssh": ssh,
+            "env_prefix": node.env_prefix, "workspace": node.workspace,
+            "runtime_script": remote.source("runtime.py") if runtime else None,
+            "runtime_timeout": max(10.0, node.command_timeout * 0.75)}
+
+
+def cluster_args(cluster: Cluster, node: Node) -> dict:
+    """The probe's arguments that come from cluster.yaml (all but runtime), one launcher
+    or another."""
+    return {"peers": peers_of(cluster, node), "sync": sync_args(cluster, node),
+            "ssh": ssh_args(cluster), "jupyter": cluster.jupyter.check,
+            "dcgm": dcgm_args(cluster)}
+
+
+def dcgm_args(cluster: Cluster) -> dict | None:
+    """DCGM's diagnostic for the probe, when cluster.yaml asks for it."""
+    settings = cluster.gpu_health
+    if not settings.dcgm_diag or "dcgm" not in settings.groups:
+        return None
+    return {"level": settings.dcgm_diag, "timeout": settings.dcgm_timeout}
+
+
+def probe_bound(cluster: Cluster, node: Node) -> tuple[float, str]:
+    """The probe's bound in seconds and what sets it: the node's command_timeout, plus
+    DCGM's own when it runs."""
+    dcgm = dcgm_args(cluster)
+    if dcgm is None:
+        return node.command_timeout, "command_timeout"
+    return node.command_timeout + dcgm["timeout"], "command_timeout + gpu_health.dcgm_timeout"
+
+
+def peers_of(cluster: Cluster, node: Node) -> list[str]:
+    """Every other node; on big clusters the master and the next 8 nodes (a ring), so the
+    cluster's name service sees N x 9 look-ups, not N squared."""
+    names = [n.name for n in cluster.nodes if n.name != node.name]
+    if len(cluster.nodes) <= cluster.nccl.resolve_all_peers_max:
+        return names
+    everyone = [n.name for n in cluster.nodes]
+    at = everyone.index(node.name)
+    ring = [everyone[(at + k) % len(everyone)] for k in range(1, 9)]
+    return [n for n in dict.fromkeys([cluster.master.name, *ring]) if n != node.name]
+
+
+def sync_args(cluster: Cluster, node: Node) -> dict | None:
+    if cluster.sync_source is None:
+        return None
+    return {"target": node.workspace, "exclude": cluster.sync.exclude,
+            "max_files": cluster.sync.max_files}
+
+
+def ssh_args(cluster: Cluster) -> dict | None:
+    settings = cluster.ssh
+    if not settings.check:
+        return None
+    return {"identity_file": settings.identity_file, "client_config": settings.client_config}
+
+
+def gather_node(cluster: Cluster, node: Node, runtime: bool = True) -> dict:
+    started = time.monotonic()
+    script = probe_script(node, runtime=runtime, **cluster_args(cluster, node))
+
+    seconds, bound = probe_bound(cluster, node)
+
+    def probe(conn: transport.Connection) -> dict:
+        done = conn.run(probe_command(node, script), seconds)
+        facts, reason = parse(done, bound)
+        return {**facts, "reach": {"ok": reason is None, "reason": reason and clean(reason, 500),
+                                   "executions": conn.executions}}
+    found = transport.with_connection(
+        cluster, node, probe,
+        lambda why: {"reach": {"ok": False, "reason": clean(why, 500), "executions": 0}})
+    found["reach"]["seconds"] = round(time.monotonic() - started, 3)
+    return found
+
+
+def parse(done: transport.Result, bound: str = "command_timeout") -> tuple[dict, str | None]:
+    """The probe's JSON document from its run, or why there is none."""
+    if done.timed_out:
+        return {}, f"probe timed out after {done.seconds:.0f} s ({bound})"
+    if done.rc != 0:
+        tail = (done.stderr.strip().splitlines() or [f"exit {done.rc}"])[-1]
+        return {}, f"probe failed (exit {done.rc}): {tail}"
+    try:
+        doc = json.loads(done.stdout)
+    except ValueError:
+        return {}, f"probe printed no JSON: {done.stdout[:200]!r}"
+    if not isinstance(doc, dict):
+        return {}, f"probe printed a JSON {type(doc).__name__}, not an object"
+    return doc, None
+
+
+def gather(cluster: Cluster, nodes: list[Node], runtime: bool = True,
+           keep: contextlib.ExitStack | None = None) -> dict[str, dict]:
+    """Facts of every node, probed in parallel (cluster.yaml's parallelism bounds it), or
+    with `launcher: slurm` as one job step on all of them (slurm/probe.py), whose
+    allocation stays held on `keep` for the rest of the run when keep is given."""
+    if cluster.launcher == "slurm":
+        from preflight.launchers.slurm import probe
+        return probe.gather(cluster, nodes, runtime, keep)
+    return transport.fan_out(nodes, lambda n: gather_node(cluster, n, runtime),
+                             cluster.parallelism, label="facts")
+
+
+def save(facts: dict[str, dict], path: Path, redact: bool = True) -> None:
+    """Atomically, with every string redacted (a key pasted into a .pub file, a token in
+    an error message never reaches the file); lone surrogates kept as JSON escapes.
+    redact=False only for the run's private hand-over to its xdist workers."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(redact_doc(facts) if redact else facts))
+    tmp.replace(path)
+
+
+def load(path: Path) -> dict[str, dict]:
+    return json.loads(path.read_text())
+
+
+REPLAY_MAX_BYTES = 2 << 30  # a facts file for 2,000 nodes is ~1 GB at most
+
+
+def load_replay(path: Path) -> dict:
+    """A user-given --facts file: an object of node name -> facts, or one line, exit 2."""
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            raise UserError(f"--facts {path}: not a regular file")
+        if size > REPLAY_MAX_BYTES:
+            raise UserError(f"--facts {path}: {size} bytes, more than the limit of "
+                            f"{REPLAY_MAX_BYTES}")
+        doc = json.loads(path.read_bytes())
+    except OSError as exc:
+        raise UserError(f"--facts {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # also bad UTF-8
+        raise UserError(f"--facts {path}: not a facts file ({str(exc)[:120]})") from None
+    if not isinstance(doc, dict):
+        raise UserError(f"--facts {path}: not a facts file (a JSON object of node name -> "
+                        f"facts, as reports/facts.json; found a {type(doc).__name__})")
+    return doc

@@ -1,0 +1,270 @@
+"""Declared shapes of the probe's sections (see contract.py), one TypedDict per section.
+
+Keys the checks read are declared; a node may send more (newer probes), never less or of
+another type. Validation is strict: "false" is not a boolean, 1 is not a string.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import StringConstraints
+from typing_extensions import NotRequired, TypedDict
+
+# Bounds on what a node may send: a 10 MB "version" is no version (and would cost every
+# check that reads it); such a section does not fit and its checks ERROR on that node.
+Word = Annotated[str, StringConstraints(max_length=256)]  # names, versions, builds
+Path = Annotated[str, StringConstraints(max_length=4096)]
+Text = Annotated[str, StringConstraints(max_length=4 << 20)]  # whole files, command output
+
+Addresses = list[str] | str  # addresses, or "cannot resolve: ..."
+
+
+class Reach(TypedDict):
+    ok: bool
+    reason: str | None
+    executions: NotRequired[int]
+    seconds: NotRequired[float]
+
+
+class PathInfo(TypedDict):
+    exists: bool
+    kind: NotRequired[str]
+    mode: NotRequired[int]
+    uid: NotRequired[int]
+    gid: NotRequired[int]
+    owner: NotRequired[str]
+    target: NotRequired[str]
+    resolves: NotRequired[bool]
+
+
+class NodeFacts(TypedDict):
+    hostname: Word
+    uid: int
+    user: Word
+    kernel: NotRequired[str]
+    os: NotRequired[str]
+    groups: NotRequired[list[str]]
+
+
+class LoginFacts(TypedDict):
+    cuda_visible_devices: str | None
+    shell: NotRequired[str]
+
+
+class PythonRun(TypedDict):
+    runs: bool
+    error: str
+    path: NotRequired[str]
+    version: NotRequired[str]
+
+
+class CommandRun(TypedDict):
+    rc: int
+    stdout: str
+    stderr: str
+
+
+class MinicondaFacts(TypedDict):
+    prefix: str
+    root: PathInfo
+    layout: dict[str, PathInfo]
+    world_writable: NotRequired[list[str]]
+    installing: NotRequired[bool]  # provision's installer marker: the base is partial
+    base_python: NotRequired[PythonRun]
+    conda_sh: NotRequired[CommandRun]
+
+
+class CondaRecord(TypedDict):
+    name: Word
+    version: Word
+    build: Word
+    build_number: int | None
+    channel: Path | None
+    subdir: Word | None
+    file: NotRequired[Path]
+    url: NotRequired[str | None]
+    md5: NotRequired[str | None]
+    sha256: NotRequired[str | None]
+
+
+class BrokenRecord(TypedDict):
+    file: str
+    error: str
+
+
+class PipDist(TypedDict):
+    name: Word | None
+    version: Word | None
+    installer: Word | None
+    path: Path
+
+
+class EnvFacts(TypedDict):
+    prefix: str
+    root: PathInfo
+    name: NotRequired[str]
+    versions: NotRequired[dict[Word, bool]]  # envs/.NAME-<hash> -> complete
+    world_writable: NotRequired[list[str]]
+    conda: NotRequired[list[CondaRecord]]
+    conda_broken: NotRequired[list[BrokenRecord]]
+    pip: NotRequired[list[PipDist]]
+
+
+class SmiReport(TypedDict):
+    rc: int
+    text: str
+    error: str
+    format: NotRequired[str]
+
+
+class GpuFacts(TypedDict):
+    dev: list[str]
+    nvidia_smi: str | None
+    cuda_visible_devices: NotRequired[str | None]
+    smi: NotRequired[SmiReport]
+
+
+class NvlinkReport(TypedDict):
+    rc: int
+    text: str
+    error: str
+
+
+class XidEvent(TypedDict):
+    xid: int
+    count: int
+    devices: list[str]
+    last: str
+
+
+class KernelXids(TypedDict):
+    readable: bool
+    source: str | None
+    reason: str | None
+    events: list[XidEvent]
+
+
+class IbPort(TypedDict):
+    state: str | None
+    phys_state: str | None
+    rate: str | None
+    link_layer: str | None
+
+
+class IbDevice(TypedDict):
+    ports: dict[str, IbPort]
+
+
+class IbFacts(TypedDict):
+    present: bool
+    devices: dict[str, IbDevice]
+
+
+class NcclConf(TypedDict):
+    files: dict[str, dict[str, str]]  # path -> NCCL_* keys it sets
+    env: dict[str, str]  # NCCL_* in the probe's environment
+
+
+class DcgmRun(TypedDict):
+    level: int
+    found: bool
+    rc: int | None
+    text: str  # dcgmi diag -j's JSON, parsed by preflight.facts.dcgmdiag
+    error: str
+    seconds: float
+
+
+class HealthFacts(TypedDict):
+    nvlink: NvlinkReport | None
+    xid: KernelXids
+    ib: IbFacts
+    nccl_conf: NcclConf
+    dcgm: DcgmRun | None  # None: cluster.yaml did not ask for it
+
+
+class NetFacts(TypedDict):
+    hostname: str
+    hostname_addrs: Addresses
+    peers: dict[str, Addresses]
+    interfaces: dict[str, str]
+
+
+class SyncFacts(TypedDict):
+    target: str
+    exists: bool
+    files: NotRequired[dict[str, str]]
+    truncated: NotRequired[bool]
+
+
+class Identity(PathInfo):
+    path: str
+    kind: NotRequired[str | None]  # type: ignore[misc] - 'private' / 'not a private key'
+
+
+class SshFacts(TypedDict):
+    home: str
+    dot_ssh: PathInfo
+    identity: Identity
+    identity_pub: str | None
+    client_config: dict[str, str]
+    client_config_path: str
+    sshd_config: dict[str, str]
+    authorized_keys: list[str]
+    authorized_keys_files: NotRequired[list[Path]]
+    known_hosts: NotRequired[list[Text]]
+    sshd_t: NotRequired[CommandRun | dict]
+
+
+class Kernel(TypedDict):
+    name: str
+    path: str
+    display_name: NotRequired[str | None]
+    python: NotRequired[str]
+    error: NotRequired[str]
+
+
+class Server(TypedDict):
+    alive: bool
+    has_token: bool
+    password: bool
+    pid: NotRequired[int | None]
+    port: NotRequired[int | None]
+    hostname: NotRequired[str | None]
+    file: NotRequired[str]
+
+
+class Listening(TypedDict):
+    port: int
+    any: bool
+
+
+class JupyterFacts(TypedDict):
+    kernels: list[Kernel]
+    servers: list[Server]
+    listening: list[Listening]
+
+
+class TorchDevice(TypedDict):
+    name: str
+    capability: NotRequired[str]
+    memory_mib: NotRequired[int]
+
+
+class TorchFacts(TypedDict):
+    version: Word
+    cuda_available: bool
+    device_count: int
+    cuda_build: NotRequired[str | None]
+    nccl: NotRequired[str | None]
+    devices: NotRequired[list[TorchDevice]]
+    distributed: NotRequired[bool]
+    backends: NotRequired[dict[str, bool]]
+
+
+class RuntimeFacts(TypedDict):
+    ok: bool
+    error: NotRequired[str]
+    python: NotRequired[str]
+    torch: NotRequired[TorchFacts]
+    torch_error: NotRequired[str]

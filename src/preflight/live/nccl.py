@@ -1,0 +1,296 @@
+"""The cross-node collective test: one torchrun per node, over our SSH connections or as
+one step of the run's Slurm job (`launcher: slurm`, slurm/steps.py).
+
+Bounded three ways: the rendezvous (--rdzv-conf timeout), each collective
+(init_process_group timeout) and the whole run (the remote `timeout`, after which every
+process carrying this run's token is killed and its temp folder removed).
+Each node's processes carry their own mark (token + rank): a node cleaned while others
+still run must not touch theirs, even where nodes share one PID space (the test bed).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from preflight import remote
+from preflight.config.inventory import Cluster, Node
+from preflight.core.progress import Progress
+from preflight.launchers import transport
+from preflight.launchers.slurm import runjob, steps
+
+MARK = "PREFLIGHT_RESULT "
+KILL_AFTER_S = 10  # torchrun needs a moment to pass SIGTERM on to its workers
+CLEAN_S = 20
+
+
+@dataclass(frozen=True)
+class Plan:
+    nodes: tuple[Node, ...]  # rank order; nodes[0] hosts the rendezvous
+    port: int
+    min_bytes: int
+    max_bytes: int
+    iterations: int
+    warmup: int
+
+
+def backend(cluster: Cluster, nodes) -> str:
+    if cluster.nccl.backend != "auto":
+        return cluster.nccl.backend
+    return "nccl" if all(n.gpus > 0 for n in nodes) else "gloo"
+
+
+def mark(token: str, rank: int) -> str:
+    return f"{token}-r{rank}"
+
+
+def command(cluster: Cluster, plan: Plan, rank: int, token: str) -> str:
+    node, settings = plan.nodes[rank], cluster.nccl
+    master = transport.resolve(cluster, plan.nodes[0]).hostname
+    folder = f"/tmp/{mark(token, rank)}"
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(settings.env.items()))
+    chosen = backend(cluster, plan.nodes)
+    torchrun = [f"{node.env_prefix}/bin/python", "-m", "torch.distributed.run",
+                "--nnodes", str(len(plan.nodes)), "--nproc-per-node", str(max(1, node.gpus)),
+                "--node-rank", str(rank), "--master-addr", master,
+                "--master-port", str(plan.port), "--max-restarts", "0",
+                "--rdzv-conf", f"timeout={int(settings.rdzv_timeout)}",
+                "worker.py", "--backend", chosen, "--timeout", str(settings.collective_timeout),
+                "--min-bytes", str(plan.min_bytes), "--max-bytes", str(plan.max_bytes),
+                "--factor", str(settings.factor), "--iters", str(plan.iterations),
+                "--warmup", str(plan.warmup), "--run-id", mark(token, rank)]
+    return (f"D={shlex.quote(folder)}; mkdir -p \"$D\" && trap 'rm -rf \"$D\"' EXIT && "
+            "trap 'exit 143' INT TERM HUP && cat > \"$D/worker.py\" && cd \"$D\" && "
+            f"env {env} {' '.join(shlex.quote(a) for a in torchrun)}")
+
+
+def run(cluster: Cluster, plan: Plan) -> dict:
+    """Run the plan; returns per-node outcomes with a reason for every failure. With
+    `launcher: slurm` the torchruns are one step of the run's Slurm job (when it holds
+    every node of the plan), else one SSH command per node."""
+    token = f"preflight-nccl-{uuid.uuid4().hex[:10]}"
+    started = time.monotonic()
+    names = [n.name for n in plan.nodes]
+    job = runjob.covering(cluster, names)
+    if job is not None:
+        raw, cleaned = _over_slurm(cluster, plan, token, job)
+        launcher = f"slurm job {job.job}"
+    else:
+        raw, cleaned = _over_ssh(cluster, plan, token)
+        launcher = "ssh" if cluster.launcher == "ssh" else runjob.why_not(names)
+    outcome = diagnose(plan, raw, cluster)
+    outcome.update(seconds=round(time.monotonic() - started, 2), token=token,
+                   backend=backend(cluster, plan.nodes), cleanup=cleaned, launcher=launcher)
+    return outcome
+
+
+def _over_ssh(cluster: Cluster, plan: Plan, token: str) -> tuple[list[dict], dict]:
+    deadline = cluster.nccl.deadline
+    worker = remote.source("nccl_worker.py")
+
+    def one(rank: int) -> dict:
+        def part(conn: transport.Connection) -> dict:
+            done = conn.run(command(cluster, plan, rank, token), deadline, stdin=worker,
+                            kill_after=KILL_AFTER_S)
+            return {**_raw(done), "cleanup": _clean(conn, mark(token, rank))}
+        return transport.with_connection(cluster, plan.nodes[rank], part,
+                                         lambda why: {"reach": why})
+
+    with Progress(f"collective ({len(plan.nodes)} nodes)", len(plan.nodes)) as shown, \
+            ThreadPoolExecutor(len(plan.nodes)) as pool:
+        raw = list(pool.map(lambda r: shown.track(plan.nodes[r].name, one, r),
+                            range(len(plan.nodes))))
+    # the connection that ran a node's part cleaned it; only nodes lost on the way get
+    # a new one
+    lost = [rank for rank, got in enumerate(raw) if "cleanup" not in got]
+    cleaned = {n.name: got["cleanup"] for n, got in zip(plan.nodes, raw, strict=True)
+               if "cleanup" in got} | (cleanup(cluster, plan, lost, token) if lost else {})
+    return raw, cleaned
+
+
+def _over_slurm(cluster: Cluster, plan: Plan, token: str, job) -> tuple[list[dict], dict]:
+    """One step runs every node's torchrun (its own deadline on each node), a second one
+    kills what carries the run's marks; what escapes both, the job's Epilog ends."""
+    worker = remote.source("nccl_worker.py")
+    work = {n.name: (command(cluster, plan, rank, token), worker)
+            for rank, n in enumerate(plan.nodes)}
+    sweep = {n.name: (clean_command(mark(token, rank)), "")
+             for rank, n in enumerate(plan.nodes)}
+    with runjob.steps(cluster, job) as alloc, \
+            Progress(f"collective ({len(plan.nodes)} nodes, Slurm step)", 1) as shown:
+        got = shown.track("srun", steps.per_node, alloc, work, cluster.nccl.deadline,
+                          KILL_AFTER_S)
+        swept = steps.per_node(alloc, sweep, CLEAN_S)
+    raw = [_raw(got[n.name]) if isinstance(got[n.name], transport.Result)
+           else {"reach": got[n.name]} for n in plan.nodes]
+    cleaned = {name: "clean" if isinstance(r, transport.Result) and r.rc == 0 else
+               f"not cleaned: {r if isinstance(r, str) else r.stderr.strip()[-300:]}"
+               for name, r in swept.items()}
+    return raw, cleaned
+
+
+def _raw(done: transport.Result) -> dict:
+    return {"rc": done.rc, "timed_out": done.timed_out, "stdout": done.stdout,
+            "stderr": done.stderr[-6000:], "seconds": round(done.seconds, 2)}
+
+
+def clean_command(marked: str) -> str:
+    """Kill whatever still carries the node's mark (torchrun starts workers in new
+    sessions, out of reach of the remote `timeout`) and remove its folder."""
+    pattern = shlex.quote(f"{marked}( |$)")  # -r1 must not match -r10
+    return f"pkill -KILL -f {pattern}; rm -rf /tmp/{marked}; true"
+
+
+def _clean(conn: transport.Connection, marked: str) -> str:
+    try:
+        conn.run(clean_command(marked), CLEAN_S)
+    except transport.Unreachable as exc:
+        return f"not cleaned: {exc}"
+    return "clean"
+
+
+def cleanup(cluster: Cluster, plan: Plan, ranks: list[int], token: str) -> dict[str, str]:
+    """_clean on nodes reached anew (those whose run lost its connection)."""
+    def one(rank: int) -> str:
+        return transport.with_connection(cluster, plan.nodes[rank],
+                                         lambda conn: _clean(conn, mark(token, rank)),
+                                         lambda why: f"not cleaned: {why}")
+    with ThreadPoolExecutor(len(ranks)) as pool:
+        return dict(zip([plan.nodes[r].name for r in ranks], pool.map(one, ranks),
+                        strict=True))
+
+
+def results_of(stdout: str) -> list[dict]:
+    return [json.loads(line[len(MARK):]) for line in stdout.splitlines()
+            if line.startswith(MARK)]
+
+
+def diagnose(plan: Plan, raw: list[dict], cluster: Cluster) -> dict:
+    master = plan.nodes[0].name
+    address = f"{transport.resolve(cluster, plan.nodes[0]).hostname}:{plan.port}"
+    nodes = {}
+    for node, got in zip(plan.nodes, raw, strict=True):
+        ranks = results_of(got.get("stdout", ""))
+        nodes[node.name] = {"ranks": ranks, "ok": False,
+                            "reason": _reason(node.name, got, ranks, master, address)}
+        nodes[node.name]["ok"] = nodes[node.name]["reason"] is None
+    _blame_rendezvous(nodes, master)
+    rank0 = next((r for n in nodes.values() for r in n["ranks"] if r.get("rank") == 0), None)
+    return {"ok": all(n["ok"] for n in nodes.values()), "nodes": nodes,
+            "world": len(plan.nodes), "master": address,
+            "sweep": rank0["sweep"] if rank0 else []}
+
+
+def _reason(name: str, got: dict, ranks: list[dict], master: str, address: str) -> str | None:
+    if "reach" in got:
+        return got["reach"]
+    if got["timed_out"]:
+        return f"still running at the deadline ({got['seconds']:.0f} s); killed"
+    bad = [r for r in ranks if not r["ok"]]
+    if got["rc"] == 0 and ranks and not bad:
+        return None
+    err = got["stderr"]
+    if re.search(r"DistNetworkError|Connection refused|timed out.*connect|connect.*timed out",
+                 err) and name != master:
+        return f"could not reach the rendezvous at {address} on {master} (blocked port, " \
+               "wrong address or a down link)"
+    joined = re.search(r"(\d+)/(\d+) clients joined", err)
+    if joined:
+        return f"rendezvous timed out: {joined.group(1)}/{joined.group(2)} nodes joined"
+    if "DistStoreError" in err and not ranks:
+        return "rendezvous did not complete"
+    if bad:
+        first = bad[0]
+        what = first.get("error") or ", ".join(k for k, v in first["checks"].items() if not v)
+        return f"rank {first['rank']} failed at {first['stage']}: {what}"
+    tail = [ln for ln in err.strip().splitlines() if "Error" in ln or "error" in ln]
+    return f"torchrun exited {got['rc']}: " + (tail[-1][:300] if tail else "no result printed")
+
+
+NEVER_JOINED = ("could not reach the rendezvous", "unreachable", "lost during the run")
+
+
+def _blame_rendezvous(nodes: dict, master: str) -> None:
+    """Nodes that waited for a rendezvous that never completed name the ones that never
+    joined; those are the nodes to look at."""
+    absent = [n for n, v in nodes.items() if v["reason"] and v["reason"].startswith(NEVER_JOINED)]
+    if not absent:
+        return
+    for verdict in nodes.values():
+        reason = verdict["reason"] or ""
+        if "joined" in reason or reason == "rendezvous did not complete":
+            verdict["reason"] = f"{reason}; never joined: {', '.join(absent)}"
+            verdict["blocked_by"] = absent  # waited on the culprits: not a failed node
+
+
+def plan_all(cluster: Cluster, nodes: list[Node]) -> Plan:
+    ordered = sorted(nodes, key=lambda n: n.role != "master")
+    s = cluster.nccl
+    return Plan(tuple(ordered), s.master_port, s.min_bytes, s.max_bytes, s.iterations, s.warmup)
+
+
+def rounds(names: list[str]) -> list[list[tuple[str, str]]]:
+    """Round-robin pairs (circle method): each node in at most one pair per round."""
+    ring = list(names) + ([None] if len(names) % 2 else [])
+    out = []
+    for _ in range(len(ring) - 1):
+        pairs = [(ring[i], ring[-1 - i]) for i in range(len(ring) // 2)]
+        out.append([p for p in pairs if None not in p])
+        ring = [ring[0], ring[-1], *ring[1:-1]]
+    return out
+
+
+def pairwise(cluster: Cluster, nodes: list[Node]) -> dict:
+    """Every pair once, in rounds; names the node (all its pairs bad) or link (one pair)."""
+    by_name = {n.name: n for n in nodes}
+    s = cluster.nccl
+    pairs: dict[str, dict] = {}
+    for schedule in rounds(sorted(by_name)):
+        def one(item):
+            index, (a, b) = item
+            plan = Plan((by_name[a], by_name[b]), s.master_port + 1 + index, s.pairwise_bytes,
+                        s.pairwise_bytes, s.iterations, s.warmup)
+            return f"{a}<->{b}", run(cluster, plan)
+        with ThreadPoolExecutor(max(1, len(schedule))) as pool:
+            pairs.update(pool.map(one, enumerate(schedule)))
+    return {"pairs": {k: _pair_summary(v) for k, v in pairs.items()},
+            "verdict": blame(pairs)}
+
+
+def _pair_summary(result: dict) -> dict:
+    busbw = result["sweep"][-1]["busbw_gbps"] if result["sweep"] else None
+    reasons = [f"{n}: {v['reason']}" for n, v in result["nodes"].items() if v["reason"]]
+    return {"ok": result["ok"], "busbw_gbps": busbw, "reasons": reasons}
+
+
+def blame(pairs: dict[str, dict]) -> dict[str, str]:
+    """node -> why it is suspect. A node whose every pair is failed or slow (< half the
+    median busbw) is named; a single bad pair names the link."""
+    speeds = sorted(p["sweep"][-1]["busbw_gbps"] for p in pairs.values()
+                    if p["ok"] and p["sweep"])
+    median = speeds[len(speeds) // 2] if speeds else 0
+
+    def bad(p):
+        return not p["ok"] or not p["sweep"] or p["sweep"][-1]["busbw_gbps"] < median / 2
+    names = sorted({n for key in pairs for n in key.split("<->")})
+    verdict = {}
+    for name in names:
+        mine = {k: p for k, p in pairs.items() if name in k.split("<->")}
+        if mine and all(bad(p) for p in mine.values()) and len(mine) > 1:
+            shown = ", ".join(f"{k} {_speed(p)}" for k, p in mine.items())
+            verdict[name] = f"every pair with {name} is failed or slow ({shown}; median " \
+                            f"{median:.3f} GB/s)"
+    for key, p in pairs.items():
+        if bad(p) and not any(n in verdict for n in key.split("<->")):
+            verdict[key] = f"link {key} is failed or slow ({_speed(p)}; median {median:.3f} GB/s)"
+    return verdict
+
+
+def _speed(pair: dict) -> str:
+    return f"{pair['sweep'][-1]['busbw_gbps']:.3f} GB/s" if pair["ok"] and pair["sweep"] \
+        else "failed"

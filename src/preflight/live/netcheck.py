@@ -1,0 +1,116 @@
+"""Can every worker open a TCP connection to the master's rendezvous port? Checked before
+any torchrun starts: one listener on the master, every worker connecting at once; the
+listener stops as soon as each worker has connected (seconds), else at its window."""
+
+from __future__ import annotations
+
+import shlex
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from preflight.config.inventory import Cluster, Node
+from preflight.launchers import transport
+from preflight.launchers.slurm import runjob, steps
+
+LISTEN = """
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(("0.0.0.0", {port}))
+except OSError as exc:
+    print("BIND-FAILED %s" % exc, flush=True); sys.exit(3)
+s.listen(512); s.settimeout(0.2); print("LISTENING", flush=True)
+end, seen = time.time() + {seconds}, 0
+while time.time() < end and seen < {expected}:
+    try:
+        c, peer = s.accept(); c.close(); seen += 1
+    except OSError:
+        pass
+"""
+# A refused connection is tried again for a moment: the listener's start (an SSH command
+# or a Slurm step) races the clients'. A dropped one waits out `timeout` once.
+CONNECT = """
+import socket, sys, time
+end = time.time() + {refused_window}
+while True:
+    try:
+        socket.create_connection(("{host}", {port}), timeout={timeout}).close(); print("OK")
+        break
+    except ConnectionRefusedError as exc:
+        if time.time() < end:
+            time.sleep(0.2); continue
+        print("FAIL %s" % (exc.strerror or exc)); sys.exit(1)
+    except OSError as exc:
+        print("FAIL %s" % (exc.strerror or exc)); sys.exit(1)
+"""
+REFUSED_WINDOW_S = 3
+
+
+def master_reachable(cluster: Cluster, nodes: list[Node], timeout: float = 5) -> dict:
+    """node -> "ok" or the reason, for every worker in nodes; plus the master's own state.
+    As steps of the run's Slurm job when it holds every node, else over SSH."""
+    master = cluster.master
+    port = cluster.nccl.master_port
+    host = transport.resolve(cluster, master).hostname
+    workers = [n for n in nodes if n.name != master.name]
+    window = timeout + REFUSED_WINDOW_S + 5  # every worker's connect gives up by then
+    listen = _python(master, LISTEN.format(port=port, seconds=window, expected=len(workers)))
+    job = runjob.covering(cluster, [master.name, *(w.name for w in workers)])
+    if job is not None:
+        return _over_slurm(cluster, job, master, workers, listen=listen, host=host,
+                           port=port, timeout=timeout, window=window)
+
+    def listen_and_try(listener: transport.Connection) -> dict:
+        with ThreadPoolExecutor(1) as background:
+            listening = background.submit(listener.run, listen, window + 5)
+            time.sleep(0.5)  # the listener's python starts; a bind failure shows in its output
+            results = transport.fan_out(
+                workers, lambda w: _connect(cluster, w, host, port, timeout),
+                cluster.parallelism) if workers else {}
+            done = listening.result()
+        return {"master": _bound(done), "address": f"{host}:{port}", **results}
+    return transport.with_connection(cluster, master, listen_and_try,
+                                     lambda why: {"master": why})
+
+
+def _over_slurm(cluster: Cluster, job, master: Node, workers: list[Node], *, listen: str,
+                host: str, port: int, timeout: float, window: float) -> dict:
+    """The listener as a step on the master, the clients as one step on the workers."""
+    clients = {w.name: (_python(w, _connect_code(host, port, timeout)), "") for w in workers}
+    with runjob.steps(cluster, job) as alloc, ThreadPoolExecutor(1) as background:
+        listening = background.submit(steps.per_node, alloc, {master.name: (listen, "")},
+                                      window + 5)
+        time.sleep(0.5)
+        tried = steps.per_node(alloc, clients, timeout + REFUSED_WINDOW_S + 10)
+        done = listening.result()[master.name]
+    results = {name: r if isinstance(r, str) else _verdict(r) for name, r in tried.items()}
+    return {"master": done if isinstance(done, str) else _bound(done),
+            "address": f"{host}:{port}", **results}
+
+
+def _python(node: Node, code: str) -> str:
+    return f"{shlex.quote(f'{node.env_prefix}/bin/python')} -c {shlex.quote(code)}"
+
+
+def _connect_code(host: str, port: int, timeout: float) -> str:
+    return CONNECT.format(host=host, port=port, timeout=timeout,
+                          refused_window=REFUSED_WINDOW_S)
+
+
+def _bound(done: transport.Result) -> str:
+    return "ok" if "LISTENING" in done.stdout else \
+        (done.stdout.strip() or done.stderr.strip() or "listener did not start")[-300:]
+
+
+def _connect(cluster: Cluster, node: Node, host: str, port: int, timeout: float) -> str:
+    command = _python(node, _connect_code(host, port, timeout))
+    done = transport.with_connection(
+        cluster, node, lambda c: c.run(command, timeout + REFUSED_WINDOW_S + 10), str)
+    return done if isinstance(done, str) else _verdict(done)
+
+
+def _verdict(done: transport.Result) -> str:
+    if done.stdout.startswith("OK"):
+        return "ok"
+    return (done.stdout.strip().removeprefix("FAIL ") or done.stderr.strip() or
+            f"exit {done.rc}")[-300:]

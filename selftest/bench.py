@@ -20,7 +20,7 @@ from pathlib import Path
 from simcluster import cluster, layout
 
 from preflight.config import inventory
-from preflight.facts import gather as facts
+from preflight.launchers import registry
 from selftest import bench_env, bench_nccl, bench_report, bench_slurm
 
 REPO = Path(__file__).resolve().parent.parent
@@ -95,7 +95,7 @@ def gather_rate(count: int) -> dict:
     spec = inventory.load(layout.RUN / "cluster.yaml")
     started = time.monotonic()
     cpu0 = time.process_time()
-    gathered = facts.gather(spec, list(spec.nodes), runtime=False)
+    gathered = registry.create(spec).gather(list(spec.nodes), runtime=False)
     seconds = time.monotonic() - started
     ok = sum(f["reach"]["ok"] for f in gathered.values())
     if ok != count:
@@ -110,7 +110,7 @@ def gather_full(count: int) -> dict:
     """The floor of a per-node run: the probe with the env's python (torch) on every node."""
     spec = inventory.load(layout.RUN / "cluster.yaml")
     started = time.monotonic()
-    gathered = facts.gather(spec, list(spec.nodes), runtime=True)
+    gathered = registry.create(spec).gather(list(spec.nodes), runtime=True)
     return {"nodes": count, "seconds": round(time.monotonic() - started, 2),
             "reached": sum(f["reach"]["ok"] for f in gathered.values())}
 
@@ -120,7 +120,7 @@ def probe_health_cost(spec) -> dict:
     against the whole probe, per node: plain nodes, then node-3 with a fake 8-port IB tree
     and an XID kernel log (the test bed's ib and xid faults)."""
     def measure() -> dict:
-        got = facts.gather(spec, list(spec.nodes), runtime=False)
+        got = registry.create(spec).gather(list(spec.nodes), runtime=False)
         health = sorted(f["section_seconds"]["health"] for f in got.values())
         probe = sorted(f["probe_seconds"] for f in got.values())
         return {"health_ms_median": round(health[len(health) // 2] * 1000, 1),

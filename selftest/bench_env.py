@@ -14,7 +14,7 @@ from simcluster import layout
 from preflight.checks import environment, sameness
 from preflight.config import envspec
 from preflight.core import channels
-from preflight.facts import gather as facts
+from preflight.launchers import ssh as facts
 
 PACKAGES = 220
 REPO = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from simcluster import faults
 
-from preflight.launchers import transport
+from preflight.launchers import registry, transport
 from preflight.live import nccl
 
 SINK = ("import socket;s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);"
@@ -42,7 +42,7 @@ def raw_tcp(cluster, a, b, mib: int = 256, port: int = 29700) -> float:
 
 def two_node_busbw(cluster, a, b) -> dict:
     plan = nccl.Plan((a, b), cluster.nccl.master_port, 4 << 20, 16 << 20, 10, 3)
-    outcome = nccl.run(cluster, plan)
+    outcome = nccl.run(cluster, registry.create(cluster), plan)
     row = outcome["sweep"][-1] if outcome["sweep"] else {}
     return {"ok": outcome["ok"], "bytes": row.get("bytes"), "busbw_gbps": row.get("busbw_gbps"),
             "algbw_gbps": row.get("algbw_gbps"), "seconds": outcome["seconds"]}
@@ -53,7 +53,7 @@ def blocked_port_diagnosis(cluster, nodes) -> dict:
         "rdzv_timeout": 10, "collective_timeout": 10, "deadline": 40}))
     faults.inject(nodes[-1].name, "egress-drop", str(cluster.nccl.master_port))
     try:
-        outcome = nccl.run(timed, nccl.plan_all(timed, nodes))
+        outcome = nccl.run(timed, registry.create(timed), nccl.plan_all(timed, nodes))
     finally:
         faults.heal(nodes[-1].name)
     return {"rdzv_timeout_s": 10, "seconds_to_diagnosis": outcome["seconds"],

@@ -11,7 +11,6 @@ probe holds, or as one SSH command per node) and the collective's own wall time.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import resource
 import sys
@@ -21,8 +20,7 @@ from pathlib import Path
 from simcluster import cluster, layout
 
 from preflight.config import inventory
-from preflight.facts import gather as facts
-from preflight.launchers.slurm import runjob
+from preflight.launchers import registry
 from preflight.live import nccl
 
 OUT = Path(__file__).resolve().parent.parent / "reports" / "bench"
@@ -38,7 +36,8 @@ def timed(path: Path) -> dict:
     cpu, started = _cpu(), time.monotonic()
     # runtime=False: no torch import per node (5 s of CPU each on these 2 shared cores,
     # the same under either launcher): what is compared is the launch, not the probe
-    gathered = facts.gather(spec, list(spec.nodes), runtime=False)
+    with registry.create(spec) as launcher:
+        gathered = launcher.gather(list(spec.nodes), runtime=False)
     return {"wall_s": round(time.monotonic() - started, 2),
             "controller_cpu_s": round(_cpu() - cpu, 2),
             "reached": sum(f["reach"]["ok"] for f in gathered.values())}
@@ -49,13 +48,10 @@ def to_collective(path: Path) -> dict:
     on; no second wait in the queue), and the collective's own time."""
     spec = inventory.load(path)
     started = time.monotonic()
-    with contextlib.ExitStack() as keep:
-        try:
-            facts.gather(spec, list(spec.nodes), runtime=False, keep=keep)
-            launched = time.monotonic()
-            outcome = nccl.run(spec, nccl.plan_all(spec, list(spec.nodes)))
-        finally:
-            runjob.use(None)
+    with registry.create(spec) as launcher:
+        launcher.gather(list(spec.nodes), runtime=False)
+        launched = time.monotonic()
+        outcome = nccl.run(spec, launcher, nccl.plan_all(spec, list(spec.nodes)))
     return {"to_collective_s": round(launched - started, 2),
             "collective_s": outcome["seconds"], "ok": outcome["ok"],
             "launcher": outcome["launcher"]}

@@ -5,7 +5,7 @@ import pytest
 
 from preflight.checks import collective, references
 from preflight.live import nccl
-from selftest.test_sshmatrix import node
+from selftest.test_checks_logins import node
 
 
 def verdicts(**reasons) -> dict:

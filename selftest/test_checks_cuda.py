@@ -9,6 +9,7 @@ import pytest
 from preflight.checks import cuda
 from preflight.config import envspec
 from preflight.facts import nvsmi
+from preflight.report import text as report_text
 from selftest.suites import REPO
 from selftest.test_checks_miniconda import NODE
 
@@ -121,9 +122,9 @@ def test_gpu_less_node_passes_with_no_gpu_expected():
     del facts["gpu"]["smi"]
     for check in CHECKS:
         assert check(NODE, facts) == []
-    assert cuda.one_line("w1", facts) == "[w1] torch 2.0.1, CUDA: False, no GPU"
+    assert report_text.one_line("w1", facts) == "[w1] torch 2.0.1, CUDA: False, no GPU"
 
 
 def test_one_line_summary():
-    assert cuda.one_line("w1", gpu_facts("a100x8-healthy.xml")) == \
+    assert report_text.one_line("w1", gpu_facts("a100x8-healthy.xml")) == \
         "[w1] torch 2.0.1, CUDA: True, 8 x NVIDIA A100-SXM4-80GB"

@@ -6,7 +6,7 @@ import pytest
 
 from preflight.config import inventory
 from preflight.core.errors import UserError
-from preflight.facts import gather as facts
+from preflight.launchers import probe as facts
 
 ENV = "name: pytorch-dist\ndependencies: [python=3.11]\n"
 

@@ -14,6 +14,7 @@ import yaml
 from simcluster import cluster as simcluster
 
 from preflight.config import inventory
+from preflight.launchers import registry
 from preflight.live import nccl
 from selftest.suites import run_suites
 from selftest.test_env_e2e import failing
@@ -106,7 +107,7 @@ def test_link_down_mid_run_is_bounded_and_named(three, tmp_path):
     nodes = [spec.node(f"node-{i}") for i in (1, 2, 3)]
     result = {}
     runner = threading.Thread(target=lambda: result.update(
-        nccl.run(spec, nccl.plan_all(spec, nodes))))
+        nccl.run(spec, registry.create(spec), nccl.plan_all(spec, nodes))))
     started = time.monotonic()
     runner.start()
     deadline = time.monotonic() + 60

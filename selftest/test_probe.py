@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from preflight.facts import gather as facts
+from preflight.launchers import probe as facts
 from selftest.test_checks_miniconda import NODE
 
 

@@ -23,8 +23,7 @@ from simcluster.host import SimError
 from simcluster.network import namespace_pids
 
 from preflight.config import inventory
-from preflight.facts import gather as facts
-from preflight.launchers.slurm import runjob
+from preflight.launchers import registry
 from preflight.live import nccl
 from selftest.suites import REPO, run_suites
 from selftest.test_env_e2e import failing
@@ -206,13 +205,12 @@ def test_hung_collective_step_is_cancelled_and_leaves_nothing(bed, tmp_path):
     nodes = [spec.node(f"node-{i}") for i in (1, 2, 3, 4)]
     slurm.wait_idle(head(), [n.name for n in nodes], 60)  # earlier tests' drains undone
     result: dict = {}
-    with contextlib.ExitStack() as keep:
-        keep.callback(runjob.use, None)
-        reached = facts.gather(spec, nodes, runtime=False, keep=keep)
+    with registry.create(spec) as launcher:
+        reached = launcher.gather(nodes, runtime=False)
         assert {n: f["reach"]["reason"] for n, f in reached.items()} == \
             dict.fromkeys(reached)
         runner = threading.Thread(target=lambda: result.update(
-            nccl.run(spec, nccl.plan_all(spec, nodes))))
+            nccl.run(spec, launcher, nccl.plan_all(spec, nodes))))
         runner.start()
         frozen = _freeze_workers("node-3", within=60)
         started = time.monotonic()

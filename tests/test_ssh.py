@@ -4,10 +4,9 @@ import getpass
 
 import pytest
 
-from preflight.checks import ssh
+from preflight.checks import logins, ssh
 from preflight.checks.findings import require
 from preflight.launchers import transport
-from preflight.live import sshmatrix
 
 pytestmark = [pytest.mark.ssh, pytest.mark.reads("ssh", "node")]
 
@@ -44,7 +43,7 @@ def test_sshd_hardened(node, ssh_facts, cluster):
 
 def test_ssh_node_to_node_without_prompt(node, ssh_facts, ssh_logins):
     require(ssh.node_to_node(node, ssh_logins), ssh.failed_logins(ssh_logins))
-    ssh.skip_unchecked(sshmatrix.unchecked(ssh_logins["result"], node.name))
+    ssh.skip_unchecked(logins.unchecked(ssh_logins["result"], node.name))
 
 
 def test_ssh_controller_config(cluster):

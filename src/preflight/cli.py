@@ -16,7 +16,7 @@ from pathlib import Path
 from preflight.config import inventory, lockfile
 from preflight.core import progress
 from preflight.core.errors import UserError
-from preflight.facts import gather as facts
+from preflight.launchers import registry
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _lock(cluster: inventory.Cluster, args) -> int:
     node = cluster.select(args.node)[0] if args.node else cluster.master
-    found = facts.gather_node(cluster, node, runtime=False)
+    with registry.create(cluster) as launcher:
+        found = launcher.gather([node], runtime=False)[node.name]
     if not found["reach"]["ok"]:
         raise UserError(f"{node.name} {found['reach']['reason']}")
     if found["env"].get("conda") is None:
@@ -75,7 +76,8 @@ def _lock(cluster: inventory.Cluster, args) -> int:
 
 
 def _facts(cluster: inventory.Cluster, args) -> int:
-    gathered = facts.gather(cluster, cluster.select(args.nodes), runtime=not args.no_runtime)
+    with registry.create(cluster) as launcher:
+        gathered = launcher.gather(cluster.select(args.nodes), runtime=not args.no_runtime)
     print(json.dumps(gathered, indent=2))
     return 0 if all(f["reach"]["ok"] for f in gathered.values()) else 1
 

@@ -10,7 +10,6 @@ a passing node that this harness drained resumes itself.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import socket
 import subprocess
@@ -20,8 +19,7 @@ from pathlib import Path
 
 from preflight.config.inventory import Cluster, Node
 from preflight.core.errors import UserError
-from preflight.facts import gather as facts
-from preflight.launchers import transport
+from preflight.launchers import registry
 
 
 def this_node(cluster: Cluster, name: str | None) -> Node:
@@ -34,19 +32,8 @@ def this_node(cluster: Cluster, name: str | None) -> Node:
 
 
 def probe_here(cluster: Cluster, node: Node) -> dict:
-    """The probe, run locally as the SSH launcher runs it remotely."""
-    script = facts.probe_script(node, **facts.cluster_args(cluster, node))
-    seconds, bound = facts.probe_bound(cluster, node)
-    try:
-        done = subprocess.run(["sh", "-c", facts.probe_command(node, script)],
-                              capture_output=True, text=True, check=False, timeout=seconds)
-    except subprocess.TimeoutExpired:
-        return {"reach": {"ok": False, "executions": 1,
-                          "reason": f"probe timed out after {seconds:g} s ({bound})"}}
-    found, reason = facts.parse(transport.Result("probe", done.returncode, done.stdout,
-                                                 done.stderr, 0.0))
-    return {**found, "reach": {"ok": reason is None, "reason": reason, "executions": 1,
-                               "launcher": "local (node-check)"}}
+    """The probe, run locally (the local launcher) as the SSH launcher runs it remotely."""
+    return registry.create(cluster, "local").gather([node])[node.name]
 
 
 def run(cluster: Cluster, name: str | None, *, drain: bool, resume: bool,
@@ -69,7 +56,7 @@ def run(cluster: Cluster, name: str | None, *, drain: bool, resume: bool,
 def _tell_slurm(cluster: Cluster, report_dir: Path, *, drain: bool, resume: bool) -> None:
     from preflight.launchers.slurm import drain as drain_mod
     doc = json.loads((report_dir / "results.json").read_text())
-    here = dataclasses.replace(cluster, login=None)  # scontrol on this node itself
-    actions = drain_mod.act(here, doc["results"], drain=drain, resume=resume)
+    actions = registry.create(cluster, "local").after_run(doc["results"], drain=drain,
+                                                          resume=resume)
     for line in drain_mod.lines(actions):
         print(f"preflight node-check: {line}")

@@ -22,21 +22,14 @@ from preflight.core import channels, progress
 from preflight.core.errors import UserError
 from preflight.core.nodetext import TEXT_MAX, clean
 from preflight.facts import contract
-from preflight.facts import gather as facts_mod
+from preflight.facts import store as facts_mod
 from preflight.facts.contract import SectionBroken
-from preflight.launchers.slurm import runjob
-from preflight.live import once
-from preflight.live.fixtures import collective, collective_pairs, master_port, ssh_logins  # noqa: F401 - fixtures
+from preflight.launchers import registry
+from preflight.plugin_live import collective, collective_pairs, master_port, ssh_logins  # noqa: F401 - fixtures
 from preflight.report import collector as report
+from preflight.runstate import CLUSTER, FACTS, LAUNCHER, LOCK, NODES, STATE, WORKERINPUT, RunState
 
-CHECKED_FACTS = "preflight_checked_facts"  # workerinput: the validated facts file
 MESSAGE_MAX = 8 * TEXT_MAX  # one test's whole message (many findings)
-RUN_ID = "preflight_run_id"  # workerinput: the controller's run id (once.py)
-SLURM_JOB = "preflight_slurm_job"  # workerinput: the run's Slurm job (slurm/runjob.py)
-CLUSTER = pytest.StashKey[inventory.Cluster]()
-NODES = pytest.StashKey[list]()
-LOCK = pytest.StashKey[dict | None]()
-FACTS = pytest.StashKey[dict]()
 MARKERS = {
     "miniconda": "Miniconda install and layout",
     "env": "conda environment pins, provenance and cross-node sameness",
@@ -96,19 +89,25 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[NODES] = nodes
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:  # an xdist worker: the controller has gathered and checked
-        once.use_run_id(workerinput[RUN_ID])
-        if workerinput.get(SLURM_JOB):
-            runjob.use(runjob.RunJob.from_dict(workerinput[SLURM_JOB]))
-        checked = facts_mod.load(Path(workerinput[CHECKED_FACTS]))
+        state = RunState.from_dict(workerinput[WORKERINPUT])
+        config.stash[STATE] = state
+        config.stash[LAUNCHER] = registry.create(cluster, state=state.launcher)
+        checked = facts_mod.load(Path(state.checked_facts))
         config.stash[FACTS] = {name: contract.wrap(doc) for name, doc in checked.items()}
         return
     if config.option.collectonly:
         return
     progress.use_terminal()  # capture is suspended here: stderr is what the user sees
-    collector = report.Collector(config, cluster, nodes)  # its clock includes the gathering
+    state = config.stash[STATE] = RunState()
+    launcher = config.stash[LAUNCHER] = registry.create(cluster)  # the one choice of a run
+    config.add_cleanup(launcher.release)  # the run's Slurm job, held until the run ends
+    # its clock includes the gathering
+    collector = report.Collector(config, cluster, nodes, state, lambda results: launcher.after_run(
+        results, drain=config.getoption("drain_failed"),
+        resume=config.getoption("resume_fixed")))
     _mark_incomplete(config, "the run started and has not finished (or was stopped)")
     try:
-        config.stash[FACTS] = _facts_for_run(config, cluster, nodes)
+        config.stash[FACTS] = collector.gathered = _facts_for_run(config, cluster, nodes)
     except UserError as exc:
         _stop(config, str(exc))
     config.pluginmanager.register(collector, "preflight-report")
@@ -140,10 +139,7 @@ def _facts_for_run(config: pytest.Config, cluster, nodes) -> dict:
     if replay:
         gathered = facts_mod.load_replay(Path(replay))
     else:
-        held = contextlib.ExitStack()  # the run's Slurm job: released when the run ends
-        config.add_cleanup(held.close)
-        config.add_cleanup(lambda: runjob.use(None))
-        gathered = facts_mod.gather(cluster, nodes, keep=held)
+        gathered = config.stash[LAUNCHER].gather(nodes)
         facts_mod.save(gathered, out / "facts.json")
     checked, ignored = contract.validate_all(gathered, contract.Expect.of(cluster),
                                              [n.name for n in nodes])
@@ -158,22 +154,23 @@ def _facts_for_run(config: pytest.Config, cluster, nodes) -> dict:
     config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
     path = folder / "checked.json"
     facts_mod.save(checked, path, redact=False)
-    config.pluginmanager.register(_XdistWorkers(path), "preflight-xdist")
+    state = config.stash[STATE]
+    state.checked_facts = str(path)
+    state.launcher = config.stash[LAUNCHER].as_state()
+    config.pluginmanager.register(_XdistWorkers(state), "preflight-xdist")
     return checked
 
 
 class _XdistWorkers:
-    """Hands each xdist worker the validated facts file and the run id (workerinput)."""
+    """Hands each xdist worker the run's state (workerinput): run id, the validated
+    facts file, the launcher's state."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, state: RunState) -> None:
+        self.state = state
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node) -> None:
-        node.workerinput[CHECKED_FACTS] = str(self.path)
-        node.workerinput[RUN_ID] = once.run_id()
-        job = runjob.current()
-        node.workerinput[SLURM_JOB] = job.as_dict() if job else None
+        node.workerinput[WORKERINPUT] = self.state.as_dict()
 
 
 def _cluster_path(config: pytest.Config) -> Path | None:

@@ -64,14 +64,3 @@ def pair_verdict(node: Node, pairwise: dict) -> list[Finding]:
             found.append(Finding(node.name, "pairwise", "every pair with this node healthy",
                                  why))
     return found
-
-
-def busbw_table(outcome: dict) -> str:
-    """nccl-tests style: size, time, algbw, busbw (rank 0's view)."""
-    if not outcome.get("sweep"):
-        return ""
-    lines = [f"all_reduce over {outcome['world']} nodes ({outcome['backend']}):", "",
-             "| bytes | time (us) | algbw (GB/s) | busbw (GB/s) |", "|---:|---:|---:|---:|"]
-    lines += [f"| {r['bytes']} | {r['time_us']} | {r['algbw_gbps']:.4f} | {r['busbw_gbps']:.4f} |"
-              for r in outcome["sweep"]]
-    return "\n".join(lines)

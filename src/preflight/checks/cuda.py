@@ -214,19 +214,3 @@ def same_stack(node: Node, stacks: Stacks) -> list[Finding]:
             found.append(Finding(node.name, f"same {key} on every node", f"{key} {tally[0][0]}",
                                  value, others))
     return found
-
-
-def one_line(name: str, facts: dict) -> str:
-    """[worker-1] torch 2.0.1, CUDA: True, 8 x A100 (the familiar one-liner, per node)."""
-    if not facts["reach"]["ok"]:
-        return f"[{name}] unreachable"
-    cause = contract.broken_cause(facts, ("runtime", "gpu"))
-    if cause:
-        return f"[{name}] {cause}"
-    torch = torch_facts(facts)
-    if torch is None:
-        return f"[{name}] torch: not importable"
-    models = stack_of(facts)["GPU models"]
-    gpus = models if models != "none" else (
-        f"{torch['device_count']} GPU(s)" if torch["device_count"] else "no GPU")
-    return f"[{name}] torch {torch['version']}, CUDA: {torch['cuda_available']}, {gpus}"

@@ -9,10 +9,10 @@ import paramiko
 import pytest
 from ClusterShell.NodeSet import NodeSet
 
+from preflight.checks import logins as login_rules
 from preflight.checks.findings import Finding
 from preflight.config.inventory import Cluster, Node
 from preflight.facts import contract
-from preflight.live import sshmatrix
 
 MATCH_KEYS = ("passwordauthentication", "kbdinteractiveauthentication", "pubkeyauthentication",
               "permitemptypasswords", "permitrootlogin")
@@ -209,7 +209,7 @@ def sshd_hardened(node: Node, facts: dict, cluster: Cluster) -> list[Finding]:
 
 
 def node_to_node(node: Node, logins: dict) -> list[Finding]:
-    """Logins this node is to blame for (sshmatrix.blame): from it, or into it."""
+    """Logins this node is to blame for (logins.blame): from it, or into it."""
     found = []
     for direction, peer, why in logins["blame"].get(node.name, []):
         expected = f"ssh -o BatchMode=yes {peer} works from this node" if direction == "from" \
@@ -221,7 +221,7 @@ def node_to_node(node: Node, logins: dict) -> list[Finding]:
 def failed_logins(logins: dict, limit: int = 20) -> str:
     """Every failed login of the run, one line each (capped), for the detail."""
     lines = [f"{s} -> {t}: {why}" for s, row in sorted(logins["result"].items())
-             for t, why in sorted(row.items()) if sshmatrix.failed(why)]
+             for t, why in sorted(row.items()) if login_rules.failed(why)]
     if not lines:
         return ""
     more = f"\n... and {len(lines) - limit} more" if len(lines) > limit else ""

@@ -25,6 +25,7 @@ from preflight.config import sshconfig
 from preflight.config.inventory import Cluster, Node
 from preflight.core.progress import Progress
 from preflight.launchers import hostkeys
+from preflight.launchers.base import Result
 
 T = TypeVar("T")
 GRACE_S = 3.0  # after the remote `timeout` should have fired, stop waiting for it
@@ -38,16 +39,6 @@ logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 
 class Unreachable(Exception):
     """The node could not be reached or logged in to; str() says why, for ops."""
-
-
-@dataclass
-class Result:
-    command: str
-    rc: int
-    stdout: str
-    stderr: str
-    seconds: float
-    timed_out: bool = False
 
 
 @dataclass(frozen=True)

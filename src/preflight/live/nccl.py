@@ -1,5 +1,5 @@
-"""The cross-node collective test: one torchrun per node, over our SSH connections or as
-one step of the run's Slurm job (`launcher: slurm`, slurm/steps.py).
+"""The cross-node collective test: one torchrun per node, through the run's launcher (an
+SSH command per node, or one step of the run's Slurm job).
 
 Bounded three ways: the rendezvous (--rdzv-conf timeout), each collective
 (init_process_group timeout) and the whole run (the remote `timeout`, after which every
@@ -22,7 +22,7 @@ from preflight import remote
 from preflight.config.inventory import Cluster, Node
 from preflight.core.progress import Progress
 from preflight.launchers import transport
-from preflight.launchers.slurm import runjob, steps
+from preflight.launchers.base import Launcher, Result
 
 MARK = "PREFLIGHT_RESULT "
 KILL_AFTER_S = 10  # torchrun needs a moment to pass SIGTERM on to its workers
@@ -69,72 +69,34 @@ def command(cluster: Cluster, plan: Plan, rank: int, token: str) -> str:
             f"env {env} {' '.join(shlex.quote(a) for a in torchrun)}")
 
 
-def run(cluster: Cluster, plan: Plan) -> dict:
-    """Run the plan; returns per-node outcomes with a reason for every failure. With
-    `launcher: slurm` the torchruns are one step of the run's Slurm job (when it holds
-    every node of the plan), else one SSH command per node."""
+def run(cluster: Cluster, launcher: Launcher, plan: Plan) -> dict:
+    """Run the plan through the launcher (one torchrun per node, each under the deadline
+    on its node), then sweep every node of what carries the run's marks; returns per-node
+    outcomes with a reason for every failure. What escapes both, a Slurm Epilog ends."""
     token = f"preflight-nccl-{uuid.uuid4().hex[:10]}"
     started = time.monotonic()
     names = [n.name for n in plan.nodes]
-    job = runjob.covering(cluster, names)
-    if job is not None:
-        raw, cleaned = _over_slurm(cluster, plan, token, job)
-        launcher = f"slurm job {job.job}"
-    else:
-        raw, cleaned = _over_ssh(cluster, plan, token)
-        launcher = "ssh" if cluster.launcher == "ssh" else runjob.why_not(names)
-    outcome = diagnose(plan, raw, cluster)
-    outcome.update(seconds=round(time.monotonic() - started, 2), token=token,
-                   backend=backend(cluster, plan.nodes), cleanup=cleaned, launcher=launcher)
-    return outcome
-
-
-def _over_ssh(cluster: Cluster, plan: Plan, token: str) -> tuple[list[dict], dict]:
-    deadline = cluster.nccl.deadline
-    worker = remote.source("nccl_worker.py")
-
-    def one(rank: int) -> dict:
-        def part(conn: transport.Connection) -> dict:
-            done = conn.run(command(cluster, plan, rank, token), deadline, stdin=worker,
-                            kill_after=KILL_AFTER_S)
-            return {**_raw(done), "cleanup": _clean(conn, mark(token, rank))}
-        return transport.with_connection(cluster, plan.nodes[rank], part,
-                                         lambda why: {"reach": why})
-
-    with Progress(f"collective ({len(plan.nodes)} nodes)", len(plan.nodes)) as shown, \
-            ThreadPoolExecutor(len(plan.nodes)) as pool:
-        raw = list(pool.map(lambda r: shown.track(plan.nodes[r].name, one, r),
-                            range(len(plan.nodes))))
-    # the connection that ran a node's part cleaned it; only nodes lost on the way get
-    # a new one
-    lost = [rank for rank, got in enumerate(raw) if "cleanup" not in got]
-    cleaned = {n.name: got["cleanup"] for n, got in zip(plan.nodes, raw, strict=True)
-               if "cleanup" in got} | (cleanup(cluster, plan, lost, token) if lost else {})
-    return raw, cleaned
-
-
-def _over_slurm(cluster: Cluster, plan: Plan, token: str, job) -> tuple[list[dict], dict]:
-    """One step runs every node's torchrun (its own deadline on each node), a second one
-    kills what carries the run's marks; what escapes both, the job's Epilog ends."""
     worker = remote.source("nccl_worker.py")
     work = {n.name: (command(cluster, plan, rank, token), worker)
             for rank, n in enumerate(plan.nodes)}
     sweep = {n.name: (clean_command(mark(token, rank)), "")
              for rank, n in enumerate(plan.nodes)}
-    with runjob.steps(cluster, job) as alloc, \
-            Progress(f"collective ({len(plan.nodes)} nodes, Slurm step)", 1) as shown:
-        got = shown.track("srun", steps.per_node, alloc, work, cluster.nccl.deadline,
-                          KILL_AFTER_S)
-        swept = steps.per_node(alloc, sweep, CLEAN_S)
-    raw = [_raw(got[n.name]) if isinstance(got[n.name], transport.Result)
-           else {"reach": got[n.name]} for n in plan.nodes]
-    cleaned = {name: "clean" if isinstance(r, transport.Result) and r.rc == 0 else
+    label = launcher.label(names)
+    with Progress(f"collective ({len(names)} nodes, {label})", 1) as shown:
+        got = shown.track("torchrun", launcher.run, work, cluster.nccl.deadline,
+                          KILL_AFTER_S, at_once=True)
+    swept = launcher.run(sweep, CLEAN_S)
+    raw = [_raw(got[n]) if isinstance(got[n], Result) else {"reach": got[n]} for n in names]
+    cleaned = {name: "clean" if isinstance(r, Result) and r.rc == 0 else
                f"not cleaned: {r if isinstance(r, str) else r.stderr.strip()[-300:]}"
                for name, r in swept.items()}
-    return raw, cleaned
+    outcome = diagnose(plan, raw, cluster)
+    outcome.update(seconds=round(time.monotonic() - started, 2), token=token,
+                   backend=backend(cluster, plan.nodes), cleanup=cleaned, launcher=label)
+    return outcome
 
 
-def _raw(done: transport.Result) -> dict:
+def _raw(done: Result) -> dict:
     return {"rc": done.rc, "timed_out": done.timed_out, "stdout": done.stdout,
             "stderr": done.stderr[-6000:], "seconds": round(done.seconds, 2)}
 
@@ -144,25 +106,6 @@ def clean_command(marked: str) -> str:
     sessions, out of reach of the remote `timeout`) and remove its folder."""
     pattern = shlex.quote(f"{marked}( |$)")  # -r1 must not match -r10
     return f"pkill -KILL -f {pattern}; rm -rf /tmp/{marked}; true"
-
-
-def _clean(conn: transport.Connection, marked: str) -> str:
-    try:
-        conn.run(clean_command(marked), CLEAN_S)
-    except transport.Unreachable as exc:
-        return f"not cleaned: {exc}"
-    return "clean"
-
-
-def cleanup(cluster: Cluster, plan: Plan, ranks: list[int], token: str) -> dict[str, str]:
-    """_clean on nodes reached anew (those whose run lost its connection)."""
-    def one(rank: int) -> str:
-        return transport.with_connection(cluster, plan.nodes[rank],
-                                         lambda conn: _clean(conn, mark(token, rank)),
-                                         lambda why: f"not cleaned: {why}")
-    with ThreadPoolExecutor(len(ranks)) as pool:
-        return dict(zip([plan.nodes[r].name for r in ranks], pool.map(one, ranks),
-                        strict=True))
 
 
 def results_of(stdout: str) -> list[dict]:
@@ -245,7 +188,7 @@ def rounds(names: list[str]) -> list[list[tuple[str, str]]]:
     return out
 
 
-def pairwise(cluster: Cluster, nodes: list[Node]) -> dict:
+def pairwise(cluster: Cluster, launcher: Launcher, nodes: list[Node]) -> dict:
     """Every pair once, in rounds; names the node (all its pairs bad) or link (one pair)."""
     by_name = {n.name: n for n in nodes}
     s = cluster.nccl
@@ -255,7 +198,7 @@ def pairwise(cluster: Cluster, nodes: list[Node]) -> dict:
             index, (a, b) = item
             plan = Plan((by_name[a], by_name[b]), s.master_port + 1 + index, s.pairwise_bytes,
                         s.pairwise_bytes, s.iterations, s.warmup)
-            return f"{a}<->{b}", run(cluster, plan)
+            return f"{a}<->{b}", run(cluster, launcher, plan)
         with ThreadPoolExecutor(max(1, len(schedule))) as pool:
             pairs.update(pool.map(one, enumerate(schedule)))
     return {"pairs": {k: _pair_summary(v) for k, v in pairs.items()},

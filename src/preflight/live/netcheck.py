@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from preflight.config.inventory import Cluster, Node
 from preflight.launchers import transport
-from preflight.launchers.slurm import runjob, steps
+from preflight.launchers.base import Launcher, Result
 
 LISTEN = """
 import socket, sys, time
@@ -46,46 +46,29 @@ while True:
 REFUSED_WINDOW_S = 3
 
 
-def master_reachable(cluster: Cluster, nodes: list[Node], timeout: float = 5) -> dict:
+def master_reachable(cluster: Cluster, launcher: Launcher, nodes: list[Node],
+                     timeout: float = 5) -> dict:
     """node -> "ok" or the reason, for every worker in nodes; plus the master's own state.
-    As steps of the run's Slurm job when it holds every node, else over SSH."""
+    The listener runs on the master through the launcher, the clients on the workers at
+    the same time; a master the launcher cannot reach leaves the workers untried."""
     master = cluster.master
     port = cluster.nccl.master_port
     host = transport.resolve(cluster, master).hostname
     workers = [n for n in nodes if n.name != master.name]
     window = timeout + REFUSED_WINDOW_S + 5  # every worker's connect gives up by then
     listen = _python(master, LISTEN.format(port=port, seconds=window, expected=len(workers)))
-    job = runjob.covering(cluster, [master.name, *(w.name for w in workers)])
-    if job is not None:
-        return _over_slurm(cluster, job, master, workers, listen=listen, host=host,
-                           port=port, timeout=timeout, window=window)
-
-    def listen_and_try(listener: transport.Connection) -> dict:
-        with ThreadPoolExecutor(1) as background:
-            listening = background.submit(listener.run, listen, window + 5)
-            time.sleep(0.5)  # the listener's python starts; a bind failure shows in its output
-            results = transport.fan_out(
-                workers, lambda w: _connect(cluster, w, host, port, timeout),
-                cluster.parallelism) if workers else {}
-            done = listening.result()
-        return {"master": _bound(done), "address": f"{host}:{port}", **results}
-    return transport.with_connection(cluster, master, listen_and_try,
-                                     lambda why: {"master": why})
-
-
-def _over_slurm(cluster: Cluster, job, master: Node, workers: list[Node], *, listen: str,
-                host: str, port: int, timeout: float, window: float) -> dict:
-    """The listener as a step on the master, the clients as one step on the workers."""
     clients = {w.name: (_python(w, _connect_code(host, port, timeout)), "") for w in workers}
-    with runjob.steps(cluster, job) as alloc, ThreadPoolExecutor(1) as background:
-        listening = background.submit(steps.per_node, alloc, {master.name: (listen, "")},
-                                      window + 5)
-        time.sleep(0.5)
-        tried = steps.per_node(alloc, clients, timeout + REFUSED_WINDOW_S + 10)
+    with ThreadPoolExecutor(1) as background:
+        listening = background.submit(launcher.run, {master.name: (listen, "")}, window + 5)
+        time.sleep(0.5)  # the listener's python starts; a bind failure shows in its output
+        lost = listening.done() and isinstance(listening.result()[master.name], str)
+        tried = launcher.run(clients, timeout + REFUSED_WINDOW_S + 10) \
+            if clients and not lost else {}
         done = listening.result()[master.name]
+    if isinstance(done, str):
+        return {"master": done}
     results = {name: r if isinstance(r, str) else _verdict(r) for name, r in tried.items()}
-    return {"master": done if isinstance(done, str) else _bound(done),
-            "address": f"{host}:{port}", **results}
+    return {"master": _bound(done), "address": f"{host}:{port}", **results}
 
 
 def _python(node: Node, code: str) -> str:
@@ -97,19 +80,12 @@ def _connect_code(host: str, port: int, timeout: float) -> str:
                           refused_window=REFUSED_WINDOW_S)
 
 
-def _bound(done: transport.Result) -> str:
+def _bound(done: Result) -> str:
     return "ok" if "LISTENING" in done.stdout else \
         (done.stdout.strip() or done.stderr.strip() or "listener did not start")[-300:]
 
 
-def _connect(cluster: Cluster, node: Node, host: str, port: int, timeout: float) -> str:
-    command = _python(node, _connect_code(host, port, timeout))
-    done = transport.with_connection(
-        cluster, node, lambda c: c.run(command, timeout + REFUSED_WINDOW_S + 10), str)
-    return done if isinstance(done, str) else _verdict(done)
-
-
-def _verdict(done: transport.Result) -> str:
+def _verdict(done: Result) -> str:
     if done.stdout.startswith("OK"):
         return "ok"
     return (done.stdout.strip().removeprefix("FAIL ") or done.stderr.strip() or

@@ -2,53 +2,38 @@
 
 Session fixtures run once per xdist worker, and a collective across the cluster must not
 run twice at once. The first caller takes a file lock, computes and writes JSON; the rest
-block on the lock and read. The run id comes from the controlling process, so a new run
-never reads an old result.
+block on the lock and read. The run id comes from the controlling process (RunState), so
+a new run never reads an old result.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-_RUN = {"id": None}
 
-
-def run_id() -> str:
-    """This run's id: made by the controlling process, handed to xdist workers through
-    their workerinput (use_run_id)."""
-    if _RUN["id"] is None:
-        _RUN["id"] = uuid.uuid4().hex[:12]
-    return _RUN["id"]
-
-
-def use_run_id(value: str) -> None:
-    _RUN["id"] = value
-
-
-def once(folder: Path, key: str, compute: Callable[[], dict]) -> dict:
+def once(folder: Path, key: str, run_id: str, compute: Callable[[], dict]) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / f".{key}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        found = read(folder, key)
+        found = read(folder, key, run_id)
         if found is not None:
             return found
         value = compute()
         # one file per key, replaced each run: results never pile up in reports/
         tmp = folder / f".{key}.json.tmp"
-        tmp.write_text(json.dumps({"run": run_id(), "value": value}))
+        tmp.write_text(json.dumps({"run": run_id, "value": value}))
         tmp.replace(folder / f".{key}.json")
         return value
 
 
-def read(folder: Path, key: str) -> dict | None:
+def read(folder: Path, key: str, run_id: str) -> dict | None:
     """The result of this run, if any worker computed it (an older run's is ignored)."""
     path = folder / f".{key}.json"
     try:
         doc = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    return doc.get("value") if isinstance(doc, dict) and doc.get("run") == run_id() else None
+    return doc.get("value") if isinstance(doc, dict) and doc.get("run") == run_id else None

@@ -15,8 +15,7 @@ from preflight import remote
 from preflight.config.inventory import Cluster, Node
 from preflight.core.errors import UserError
 from preflight.facts import contract
-from preflight.facts import gather as facts
-from preflight.launchers import hostkeys, transport
+from preflight.launchers import hostkeys, registry, transport
 from preflight.provision import CHANGES_PENDING, FAILED, NOTHING_TO_DO, envbuild
 from preflight.provision.apply import Applier
 from preflight.provision.plan import Wanted, plan_node
@@ -28,7 +27,8 @@ def decide(cluster: Cluster, nodes: list[Node], log) -> tuple[dict, dict, Wanted
     contacted."""
     solution = envbuild.solve(cluster)
     installer_size = _installer_size(cluster)
-    gathered = facts.gather(cluster, nodes)
+    with registry.create(cluster) as launcher:
+        gathered = launcher.gather(nodes)
     checked, _ = contract.validate_all(gathered, contract.Expect.of(cluster),
                                        [n.name for n in nodes])
     source = None

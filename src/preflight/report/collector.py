@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from preflight.checks import collective, cuda, references
+from preflight.checks import references
 from preflight.core.nodetext import clean, fenced, one_line
 from preflight.live import once
 from preflight.report import history
 from preflight.report import html as htmlreport
 from preflight.report import results as results_mod
+from preflight.report import text as text_mod
 
 OUTCOMES = results_mod.OUTCOMES
 
@@ -25,8 +26,13 @@ class Collector:
     writes the run's outputs at the end: results.json (the record), report.html and
     summary.md (made from it), and the run into reports/history/."""
 
-    def __init__(self, config: pytest.Config, cluster, nodes: list) -> None:
+    def __init__(self, config: pytest.Config, cluster, nodes: list, state,
+                 after_run=None) -> None:
+        """state: the run's RunState; after_run(results) -> what the scheduler was told
+        (the launcher acts; this only shows it)."""
         self.config, self.cluster, self.nodes = config, cluster, nodes
+        self.state, self.after_run = state, after_run
+        self.gathered: dict[str, dict] = {}  # the run's facts, once the plugin has them
         self.by_test: dict[str, dict] = {}
         self.durations: dict[str, float] = defaultdict(float)
         self.started = time.time()
@@ -64,41 +70,33 @@ class Collector:
             history.record(doc, out / "history", self.cluster.report.history)
 
     def _document(self, out: Path) -> dict:
-        from preflight.pytest_plugin import FACTS  # the plugin owns the stash key
-        gathered = self.config.stash.get(FACTS, {})
+        gathered = self.gathered
         folder = Path(self.config.rootpath) / out
-        outcome, pairs = once.read(folder, "nccl"), once.read(folder, "nccl-pairwise")
+        run_id = self.state.run_id
+        outcome = once.read(folder, "nccl", run_id)
+        pairs = once.read(folder, "nccl-pairwise", run_id)
         threshold = _threshold(self.cluster, gathered) if outcome or pairs else None
         names = [n.name for n in self.nodes]
         run = results_mod.run_info(self.cluster, names, self.started, time.time(),
-                                   once.run_id())
+                                   run_id)
         doc = results_mod.document(
             run, self.results,
-            node_lines=[clean(cuda.one_line(n, gathered[n])) for n in names if n in gathered],
+            node_lines=[clean(text_mod.one_line(n, gathered[n])) for n in names if n in gathered],
             env={"drift": results_mod.env_drift(gathered),
                  "unchecked": [clean(u) for u in self.cluster.env.unchecked]},
             collective=results_mod.collective(outcome, pairs, threshold),
             waivers=waiver_status(self.cluster.waivers, self.results))
-        doc["slurm"] = self._slurm(doc["results"])
+        doc["slurm"] = self.after_run(doc["results"]) if self.after_run else None
         previous = history.previous(out / "history", run["cluster"])
         doc["diff"] = history.diff(previous, doc) if previous else None
         return doc
-
-    def _slurm(self, results: list[dict]) -> dict | None:
-        """Drain/resume (or the dry-run plan) when Slurm is in play."""
-        drain_flag = self.config.getoption("drain_failed")
-        resume_flag = self.config.getoption("resume_fixed")
-        if self.cluster.launcher != "slurm" and not (drain_flag or resume_flag):
-            return None
-        from preflight.launchers.slurm import drain
-        return drain.act(self.cluster, results, drain=drain_flag, resume=resume_flag)
 
     def _summary(self, doc: dict) -> str:
         text = summary(self.cluster.name, doc["run"]["nodes"], doc["results"],
                        doc["run"]["seconds"], doc["node_lines"])
         col = doc["collective"]
         if col and col["world"] is not None:
-            text += "\n## Collective\n\n" + (collective.busbw_table(col) or
+            text += "\n## Collective\n\n" + (text_mod.busbw_table(col) or
                                                "no bandwidth measured (the run failed)") + "\n"
         return text + waiver_lines(doc["waivers"]) + diff_lines(doc["diff"]) + \
             slurm_lines(doc["slurm"])

@@ -19,8 +19,8 @@ from preflight import remote
 from preflight.config.inventory import Cluster, Node
 from preflight.core.errors import UserError
 from preflight.core.nodetext import clean
-from preflight.facts import gather as facts
-from preflight.launchers import transport
+from preflight.launchers import probe as probe_spec
+from preflight.launchers import ssh
 from preflight.launchers.slurm import runjob
 from preflight.launchers.slurm.alloc import Allocation, SlurmError, node_states
 from preflight.launchers.slurm.login import LoginShell
@@ -45,7 +45,7 @@ def emit(out, text):
                                           text[i * size:(i + 1) * size]))
     out.flush()
 """
-# The probe on the node: its arguments, the probe (as facts.py sends it) with its stdout
+# The probe on the node: its arguments, the probe (as the SSH launcher sends it) with its stdout
 # caught, then the JSON emitted.
 DISPATCH = NODE_SIDE + """import io
 mine["runtime_script"] = bundle["runtime"] if mine.pop("runtime") else None
@@ -67,7 +67,8 @@ def line_of(tag: str) -> re.Pattern:
 def bundle(cluster: Cluster, nodes: list[Node], runtime: bool) -> bytes:
     per_node = {}
     for node in nodes:
-        script = facts.probe_args(node, runtime=False, **facts.cluster_args(cluster, node))
+        script = probe_spec.probe_args(node, runtime=False,
+                                       **probe_spec.cluster_args(cluster, node))
         per_node[node.name] = {**script, "runtime": runtime}
     return json.dumps({"tag": TAG, "chunk": CHUNK, "probe": remote.probe_source(),
                        "runtime": remote.source("runtime.py"), "nodes": per_node}).encode()
@@ -85,7 +86,7 @@ def bootstrap_python(first: tuple[str, ...], code: str, path: str, *,
     works (`first`, then the system's), then remove the bundle. Without again_on_failure
     only a python that cannot start (126/127) makes way for the next: work that ran
     and failed, or was stopped, is never started twice."""
-    pythons = dict.fromkeys([*first, *facts.PROBE_PYTHONS])
+    pythons = dict.fromkeys([*first, *probe_spec.PROBE_PYTHONS])
     candidates = " ".join(shlex.quote(p) for p in pythons)
     again = "" if again_on_failure else ' [ $rc -eq 126 ] || [ $rc -eq 127 ] || break;'
     return (f"F={shlex.quote(path)}; D={shlex.quote(code)}; rc=127; for p in {candidates}; "
@@ -122,15 +123,15 @@ def parse(stdout: str, tag: str = TAG) -> dict[str, dict]:
 
 
 def gather(cluster: Cluster, nodes: list[Node], runtime: bool = True,
-           keep: contextlib.ExitStack | None = None) -> dict[str, dict]:
-    """Facts of every node, in the shape facts.gather gives (with `reach`). With `keep`,
+           keep: runjob.Hold | None = None) -> dict[str, dict]:
+    """Facts of every node, in the shape every launcher gives (with `reach`). With `keep`,
     the allocation that ran the probe is left held on it (the run's job, runjob.py)."""
     started = time.monotonic()
     out: dict[str, dict] = {}
     with contextlib.ExitStack() as stack:
         login = stack.enter_context(LoginShell(cluster))
         if keep is not None:
-            keep.enter_context(stack.pop_all())  # the login shell outlives the gathering
+            keep.stack.enter_context(stack.pop_all())  # the login shell outlives the gathering
         try:
             states = node_states(login, [n.name for n in nodes])
         except SlurmError as exc:  # no node states, no Slurm launcher: stop in one line
@@ -150,8 +151,7 @@ def gather(cluster: Cluster, nodes: list[Node], runtime: bool = True,
         if usable:
             out.update(_probe(cluster, login, usable, runtime, started=started, keep=keep))
     if ours:
-        over_ssh = transport.fan_out(ours, lambda n: facts.gather_node(cluster, n, runtime),
-                                     cluster.parallelism)
+        over_ssh = ssh.SshLauncher(cluster).gather(ours, runtime)
         for name, found in over_ssh.items():
             found["reach"]["launcher"] = f"ssh (Slurm: {states[name].state}, drained by us)"
         out.update(over_ssh)
@@ -159,7 +159,7 @@ def gather(cluster: Cluster, nodes: list[Node], runtime: bool = True,
 
 
 def _probe(cluster: Cluster, login: LoginShell, nodes: list[Node], runtime: bool, *,
-           started: float, keep: contextlib.ExitStack | None) -> dict[str, dict]:
+           started: float, keep: runjob.Hold | None) -> dict[str, dict]:
     """Allocate, broadcast, run the step. A node Slurm names as unreachable (sbcast or
     step launch) gets that error, and the others are tried again without it."""
     out: dict[str, dict] = {}
@@ -176,13 +176,13 @@ def _probe(cluster: Cluster, login: LoginShell, nodes: list[Node], runtime: bool
 
 
 def _attempt_once(cluster: Cluster, login: LoginShell, nodes: list[Node], *, runtime: bool,
-                  started: float, out: dict, keep: contextlib.ExitStack | None) -> list[Node]:
+                  started: float, out: dict, keep: runjob.Hold | None) -> list[Node]:
     """One allocation's try; returns the nodes to try again (none when nothing helps).
     The allocation of the try that needs no other is kept on `keep` (when given)."""
     token = f"preflight-{uuid.uuid4().hex[:10]}"
     path = f"/tmp/{token}.json"
     timeout = min(cluster.slurm.step_timeout,
-                  max(facts.probe_bound(cluster, n)[0] for n in nodes) + 30)
+                  max(probe_spec.probe_bound(cluster, n)[0] for n in nodes) + 30)
     with contextlib.ExitStack() as stack:
         try:
             job = stack.enter_context(Allocation(login, cluster, [n.name for n in nodes], token))
@@ -206,8 +206,8 @@ def _attempt_once(cluster: Cluster, login: LoginShell, nodes: list[Node], *, run
         else:
             again = _without_named(failed, done.stderr, started, out) if failed else []
         if keep is not None and not again:
-            keep.enter_context(stack.pop_all())
-            runjob.use(runjob.RunJob(job.job, token, tuple(n.name for n in nodes)))
+            keep.stack.enter_context(stack.pop_all())
+            keep.job = runjob.RunJob(job.job, token, tuple(n.name for n in nodes))
         return again
 
 

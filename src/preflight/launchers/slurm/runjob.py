@@ -2,8 +2,8 @@
 until the run ends, so the collective, the master-port check and the login matrix run as
 steps on nodes nobody else is using, without waiting in the queue again.
 
-The controller records it here (use) and hands it to the xdist workers (workerinput);
-their steps attach to it. Work over nodes the job does not cover (a node drained by us,
+The Slurm launcher keeps it (Hold) and hands it to the xdist workers as its state; their
+steps attach to it. Work over nodes the job does not cover (a node drained by us,
 probed over SSH to see whether it can be resumed) goes over SSH instead.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from preflight.config.inventory import Cluster
 from preflight.launchers.slurm.alloc import Allocation
@@ -32,32 +32,13 @@ class RunJob:
         return cls(str(doc["job"]), str(doc["name"]), tuple(doc["nodes"]))
 
 
-_CURRENT: dict[str, RunJob | None] = {"job": None}
+@dataclass
+class Hold:
+    """What a run holds in Slurm: the stack that releases it, and the job once the probe
+    got one (slurm/probe.py fills it in)."""
 
-
-def use(job: RunJob | None) -> None:
-    _CURRENT["job"] = job
-
-
-def current() -> RunJob | None:
-    return _CURRENT["job"]
-
-
-def covering(cluster: Cluster, names: list[str]) -> RunJob | None:
-    """The run's job when Slurm is the launcher and the job holds every one of names."""
-    job = current()
-    if job is None or cluster.launcher != "slurm" or not set(names) <= set(job.nodes):
-        return None
-    return job
-
-
-def why_not(names: list[str]) -> str:
-    """Why work over names goes over SSH although Slurm is the launcher."""
-    job = current()
-    if job is None:
-        return "ssh (no Slurm job held for this run)"
-    outside = sorted(set(names) - set(job.nodes))
-    return f"ssh (not in Slurm job {job.job}: {', '.join(outside[:8])})"
+    stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    job: RunJob | None = None
 
 
 @contextlib.contextmanager

@@ -1,23 +1,17 @@
-"""Gather facts: one probe per node per run, in parallel; cached for the run in one file.
+"""What the probe is on any launcher: its script and arguments for a node, the command that
+starts it with the first python that works, its bound, and how its output is read.
 
-A node's facts are the probe's JSON document plus `reach`: whether we got it, why not,
-how long it took and how many remote executions it cost.
+The launchers (ssh.py, slurm/, local.py) differ only in how they carry this to a node.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shlex
-import time
-from pathlib import Path
 
 from preflight import remote
 from preflight.config.inventory import Cluster, Node
-from preflight.core.errors import UserError
-from preflight.core.nodetext import clean
-from preflight.core.redact import redact_doc
-from preflight.launchers import transport
+from preflight.launchers.base import Result
 
 PROBE_PYTHONS = ("/usr/bin/python3", "python3")
 
@@ -107,25 +101,7 @@ def ssh_args(cluster: Cluster) -> dict | None:
     return {"identity_file": settings.identity_file, "client_config": settings.client_config}
 
 
-def gather_node(cluster: Cluster, node: Node, runtime: bool = True) -> dict:
-    started = time.monotonic()
-    script = probe_script(node, runtime=runtime, **cluster_args(cluster, node))
-
-    seconds, bound = probe_bound(cluster, node)
-
-    def probe(conn: transport.Connection) -> dict:
-        done = conn.run(probe_command(node, script), seconds)
-        facts, reason = parse(done, bound)
-        return {**facts, "reach": {"ok": reason is None, "reason": reason and clean(reason, 500),
-                                   "executions": conn.executions}}
-    found = transport.with_connection(
-        cluster, node, probe,
-        lambda why: {"reach": {"ok": False, "reason": clean(why, 500), "executions": 0}})
-    found["reach"]["seconds"] = round(time.monotonic() - started, 3)
-    return found
-
-
-def parse(done: transport.Result, bound: str = "command_timeout") -> tuple[dict, str | None]:
+def parse(done: Result, bound: str = "command_timeout") -> tuple[dict, str | None]:
     """The probe's JSON document from its run, or why there is none."""
     if done.timed_out:
         return {}, f"probe timed out after {done.seconds:.0f} s ({bound})"
@@ -141,50 +117,3 @@ def parse(done: transport.Result, bound: str = "command_timeout") -> tuple[dict,
     return doc, None
 
 
-def gather(cluster: Cluster, nodes: list[Node], runtime: bool = True,
-           keep: contextlib.ExitStack | None = None) -> dict[str, dict]:
-    """Facts of every node, probed in parallel (cluster.yaml's parallelism bounds it), or
-    with `launcher: slurm` as one job step on all of them (slurm/probe.py), whose
-    allocation stays held on `keep` for the rest of the run when keep is given."""
-    if cluster.launcher == "slurm":
-        from preflight.launchers.slurm import probe
-        return probe.gather(cluster, nodes, runtime, keep)
-    return transport.fan_out(nodes, lambda n: gather_node(cluster, n, runtime),
-                             cluster.parallelism, label="facts")
-
-
-def save(facts: dict[str, dict], path: Path, redact: bool = True) -> None:
-    """Atomically, with every string redacted (a key pasted into a .pub file, a token in
-    an error message never reaches the file); lone surrogates kept as JSON escapes.
-    redact=False only for the run's private hand-over to its xdist workers."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(redact_doc(facts) if redact else facts))
-    tmp.replace(path)
-
-
-def load(path: Path) -> dict[str, dict]:
-    return json.loads(path.read_text())
-
-
-REPLAY_MAX_BYTES = 2 << 30  # a facts file for 2,000 nodes is ~1 GB at most
-
-
-def load_replay(path: Path) -> dict:
-    """A user-given --facts file: an object of node name -> facts, or one line, exit 2."""
-    try:
-        size = path.stat().st_size
-        if not path.is_file():
-            raise UserError(f"--facts {path}: not a regular file")
-        if size > REPLAY_MAX_BYTES:
-            raise UserError(f"--facts {path}: {size} bytes, more than the limit of "
-                            f"{REPLAY_MAX_BYTES}")
-        doc = json.loads(path.read_bytes())
-    except OSError as exc:
-        raise UserError(f"--facts {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:  # also bad UTF-8
-        raise UserError(f"--facts {path}: not a facts file ({str(exc)[:120]})") from None
-    if not isinstance(doc, dict):
-        raise UserError(f"--facts {path}: not a facts file (a JSON object of node name -> "
-                        f"facts, as reports/facts.json; found a {type(doc).__name__})")
-    return doc

@@ -1,0 +1,69 @@
+"""The local launcher: the node checks itself (`preflight node-check`, e.g. from a Slurm
+HealthCheckProgram or a timer). The probe and any command run here, as the SSH launcher
+runs them on the node, under the same bounds."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import time
+
+from preflight.config.inventory import Node
+from preflight.launchers import probe
+from preflight.launchers.base import Launcher, Result, Work
+
+
+class LocalLauncher(Launcher):
+    name = "local (node-check)"
+
+    def gather(self, nodes: list[Node], runtime: bool = True) -> dict[str, dict]:
+        return {n.name: self._probe(n, runtime) for n in nodes}
+
+    def run(self, work: dict[str, Work], timeout: float, kill_after: int = 2,
+            at_once: bool = False) -> dict[str, Result | str]:
+        return {name: run_here(command, stdin, timeout, kill_after)
+                for name, (command, stdin) in work.items()}
+
+    def after_run(self, results: list[dict], *, drain: bool, resume: bool) -> dict | None:
+        """The node drains or resumes itself: scontrol runs here, not on a login node."""
+        if not (drain or resume):
+            return None
+        from preflight.launchers.slurm import drain as drain_mod
+        here = dataclasses.replace(self.cluster, login=None)
+        return drain_mod.act(here, results, drain=drain, resume=resume)
+
+    def _probe(self, node: Node, runtime: bool) -> dict:
+        script = probe.probe_script(node, runtime=runtime,
+                                    **probe.cluster_args(self.cluster, node))
+        seconds, bound = probe.probe_bound(self.cluster, node)
+        done = run_here(probe.probe_command(node, script), "", seconds)
+        found, reason = probe.parse(done, bound)
+        return {**found, "reach": {"ok": reason is None, "reason": reason, "executions": 1,
+                                   "seconds": round(done.seconds, 3),
+                                   "launcher": self.name}}
+
+
+def run_here(command: str, stdin: str, timeout: float, kill_after: float = 2) -> Result:
+    """sh -c command in its own session; at the deadline TERM to the whole group, KILL
+    kill_after seconds later (what `timeout -k` does over SSH)."""
+    started = time.monotonic()
+    child = subprocess.Popen(["sh", "-c", command], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    try:
+        out, err = child.communicate(stdin or None, timeout=timeout)
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        for sig, wait in ((signal.SIGTERM, kill_after), (signal.SIGKILL, 5)):
+            try:
+                os.killpg(child.pid, sig)
+                child.wait(wait)
+                break
+            except (OSError, subprocess.TimeoutExpired):
+                continue
+        out, err = child.communicate()
+    return Result(command, 124 if timed_out else child.returncode, out, err,
+                  time.monotonic() - started, timed_out)

@@ -1,0 +1,62 @@
+"""The SSH launcher (`launcher: ssh`, the default): one paramiko session per node from
+this machine, strict host keys, bounded fan-out (transport.py does the SSH)."""
+
+from __future__ import annotations
+
+import time
+
+from preflight.config.inventory import Cluster, Node
+from preflight.core.nodetext import clean
+from preflight.launchers import probe, transport
+from preflight.launchers.base import Launcher, Result, Work
+
+
+class SshLauncher(Launcher):
+    name = "ssh"
+
+    def gather(self, nodes: list[Node], runtime: bool = True) -> dict[str, dict]:
+        return transport.fan_out(nodes, lambda n: gather_node(self.cluster, n, runtime),
+                                 self.cluster.parallelism, label="facts")
+
+    def after_run(self, results: list[dict], *, drain: bool, resume: bool) -> dict | None:
+        """Over SSH, Slurm is told only when asked (--drain-failed, --resume-fixed)."""
+        if not (drain or resume):
+            return None
+        from preflight.launchers.slurm import drain as drain_mod
+        return drain_mod.act(self.cluster, results, drain=drain, resume=resume)
+
+    def run(self, work: dict[str, Work], timeout: float, kill_after: int = 2,
+            at_once: bool = False) -> dict[str, Result | str]:
+        return run_over_ssh(self.cluster, [self.node(n) for n in work], work, timeout,
+                            kill_after, at_once=at_once)
+
+
+def run_over_ssh(cluster: Cluster, nodes: list[Node], work: dict[str, Work], timeout: float,
+                 kill_after: int = 2, *, at_once: bool = False) -> dict[str, Result | str]:
+    """One connection per node, up to cluster.yaml's parallelism at a time (every node at
+    once with at_once)."""
+    def one(node: Node) -> Result | str:
+        command, stdin = work[node.name]
+        return transport.with_connection(
+            cluster, node,
+            lambda conn: conn.run(command, timeout, stdin=stdin or None, kill_after=kill_after),
+            str)
+    return transport.fan_out(nodes, one, len(nodes) if at_once else cluster.parallelism)
+
+
+def gather_node(cluster: Cluster, node: Node, runtime: bool = True) -> dict:
+    """The probe over one SSH session: its document plus `reach`."""
+    started = time.monotonic()
+    script = probe.probe_script(node, runtime=runtime, **probe.cluster_args(cluster, node))
+    seconds, bound = probe.probe_bound(cluster, node)
+
+    def run_probe(conn: transport.Connection) -> dict:
+        done = conn.run(probe.probe_command(node, script), seconds)
+        facts, reason = probe.parse(done, bound)
+        return {**facts, "reach": {"ok": reason is None, "reason": reason and clean(reason, 500),
+                                   "executions": conn.executions}}
+    found = transport.with_connection(
+        cluster, node, run_probe,
+        lambda why: {"reach": {"ok": False, "reason": clean(why, 500), "executions": 0}})
+    found["reach"]["seconds"] = round(time.monotonic() - started, 3)
+    return found

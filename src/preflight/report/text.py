@@ -1,0 +1,34 @@
+"""Per-node and collective text for summary.md and the console: what the checks found,
+rendered (checks only decide)."""
+
+from __future__ import annotations
+
+from preflight.checks import cuda
+from preflight.facts import contract
+
+
+def one_line(name: str, facts: dict) -> str:
+    """[worker-1] torch 2.0.1, CUDA: True, 8 x A100 (the familiar one-liner, per node)."""
+    if not facts["reach"]["ok"]:
+        return f"[{name}] unreachable"
+    cause = contract.broken_cause(facts, ("runtime", "gpu"))
+    if cause:
+        return f"[{name}] {cause}"
+    torch = cuda.torch_facts(facts)
+    if torch is None:
+        return f"[{name}] torch: not importable"
+    models = cuda.stack_of(facts)["GPU models"]
+    gpus = models if models != "none" else (
+        f"{torch['device_count']} GPU(s)" if torch["device_count"] else "no GPU")
+    return f"[{name}] torch {torch['version']}, CUDA: {torch['cuda_available']}, {gpus}"
+
+
+def busbw_table(outcome: dict) -> str:
+    """nccl-tests style: size, time, algbw, busbw (rank 0's view)."""
+    if not outcome.get("sweep"):
+        return ""
+    lines = [f"all_reduce over {outcome['world']} nodes ({outcome['backend']}):", "",
+             "| bytes | time (us) | algbw (GB/s) | busbw (GB/s) |", "|---:|---:|---:|---:|"]
+    lines += [f"| {r['bytes']} | {r['time_us']} | {r['algbw_gbps']:.4f} | {r['busbw_gbps']:.4f} |"
+              for r in outcome["sweep"]]
+    return "\n".join(lines)

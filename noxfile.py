@@ -84,20 +84,42 @@ def _show_summary(session: nox.Session) -> None:
                 "browser; it shows what changed since the previous run)")
 
 
+def _selftest(session: nox.Session, layer: str, *args: str) -> None:
+    session.run("pytest", "selftest", "--rootdir", ".", "-m", layer,
+                f"--junitxml={REPORTS}/selftest-{layer.replace(' ', '-')}.xml", *args,
+                *session.posargs)
+
+
+@nox.session
+def unit(session: nox.Session) -> None:
+    """The harness's unit layer: no test bed, in parallel (replays run in-process)."""
+    _install(session, "[dev]")
+    _selftest(session, "not simcluster", "-n", "auto")
+
+
+@nox.session(default=False)
+def e2e(session: nox.Session) -> None:
+    """The end-to-end layer: the real suites on a simulated cluster (root, Linux)."""
+    _install(session, "[dev]")
+    _selftest(session, "simcluster")
+
+
 @nox.session
 def selftest(session: nox.Session) -> None:
-    """The harness's own tests: unit tests, then the real suites on a simulated cluster."""
+    """The harness's own tests: the unit layer, then the end-to-end layer."""
     _install(session, "[dev]")
-    session.run("pytest", "selftest", "--rootdir", ".", f"--junitxml={REPORTS}/selftest.xml",
-                *session.posargs)
+    _selftest(session, "not simcluster", "-n", "auto")
+    _selftest(session, "simcluster")
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Ruff over the library, the suites, the test bed and the selftests."""
-    session.install("ruff")
+    """Ruff, and the layering contracts (import-linter: stages import one way)."""
+    session.install("ruff", "import-linter>=2.1")
     session.run("ruff", "check", "src", "tests", "fixtures", "selftest", "noxfile.py",
                 *session.posargs)
+    session.install("-e", ".")
+    session.run("lint-imports", "--no-cache")
 
 
 @nox.session(default=False)

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from preflight.checks import gpuhealth as health
-from preflight.checks.findings import worst
+from preflight.checks.findings import NotChecked, worst
 from preflight.config.clusterfile import GpuHealthSettings
 from preflight.facts import dcgmdiag
 from selftest.suites import REPO
@@ -77,13 +77,13 @@ def test_dcgm_severity_becomes_ours(severity, category, ours):
 
 
 def test_not_asked_not_installed_or_judging_nothing_is_a_skip_with_the_reason():
-    with pytest.raises(pytest.skip.Exception, match=r"gpu_health\.dcgm_diag is 0"):
+    with pytest.raises(NotChecked, match=r"gpu_health\.dcgm_diag is 0"):
         health.dcgm(node(), facts_with(ran("dcgm4-r1-pass.json")), GpuHealthSettings())
-    with pytest.raises(pytest.skip.Exception, match=r"gathered without gpu_health\.dcgm_diag"):
+    with pytest.raises(NotChecked, match=r"gathered without gpu_health\.dcgm_diag"):
         health.dcgm(node(), facts_with(None), ASKED)
     missing = {"level": 1, "found": False, "rc": None, "text": "",
                "error": "dcgmi not found on PATH", "seconds": 0.0}
-    with pytest.raises(pytest.skip.Exception, match="w1: DCGM diagnostic not checked: dcgmi "
+    with pytest.raises(NotChecked, match="w1: DCGM diagnostic not checked: dcgmi "
                        "not found on PATH"):
         health.dcgm(node(), facts_with(missing), ASKED)
     skipped = {"DCGM Diagnostic": {"test_categories": [{"category": "Hardware", "tests": [
@@ -91,7 +91,7 @@ def test_not_asked_not_installed_or_judging_nothing_is_a_skip_with_the_reason():
                                         "status": "Skip",
                                         "info": ["Plugin is not allowed on this SKU"]}]}]}]}}
     run = {**ran("dcgm4-r1-pass.json"), "text": json.dumps(skipped)}
-    with pytest.raises(pytest.skip.Exception, match="judged nothing: all 1 test results "
+    with pytest.raises(NotChecked, match="judged nothing: all 1 test results "
                        r"skipped or not run \(Plugin is not allowed on this SKU\)"):
         health.dcgm(node(), facts_with(run), ASKED)
 

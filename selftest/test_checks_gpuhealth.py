@@ -12,7 +12,7 @@ import pytest
 
 from preflight import remote
 from preflight.checks import gpuhealth as health
-from preflight.checks.findings import worst
+from preflight.checks.findings import NotChecked, worst
 from preflight.config.clusterfile import GpuHealthSettings
 from selftest.suites import REPO
 from selftest.test_checks_cuda import SMI, gpu_facts
@@ -111,7 +111,7 @@ def test_unreadable_kernel_log_is_a_skip_with_the_reason_never_a_pass(tmp_path, 
     monkeypatch.setattr(PROBE, "run", lambda argv, timeout: {
         "rc": 1, "stdout": "", "stderr": "Failed to open journal: Permission denied"})
     facts["health"]["xid"] = PROBE.kernel_xids(str(tmp_path / "no-such-kmsg"))
-    with pytest.raises(pytest.skip.Exception, match=r"kernel log not readable .*no-such-kmsg: "
+    with pytest.raises(NotChecked, match=r"kernel log not readable .*no-such-kmsg: "
                        r"No such file or directory; journalctl: Failed to open journal"):
         health.xids(node(), facts, SETTINGS)
 
@@ -153,7 +153,7 @@ def test_nvlink_down_named_and_counted_against_peers(tmp_path):
 def test_no_nvlink_is_a_skip_that_says_why(tmp_path):
     facts, fleet = fleet_with(tmp_path, {})
     facts["w1"]["health"]["nvlink"] = None
-    with pytest.raises(pytest.skip.Exception, match="NVLink not checked: no nvidia-smi"):
+    with pytest.raises(NotChecked, match="NVLink not checked: no nvidia-smi"):
         health.nvlink(node("w1"), facts["w1"], fleet)
 
 
@@ -185,18 +185,18 @@ def test_nccl_ib_hca_names_only_devices_that_exist(tmp_path, hca, missing):
 
 def test_cpu_only_node_skips_every_gpu_group_with_one_reason(tmp_path):
     for group in health.GPU_GROUPS:
-        with pytest.raises(pytest.skip.Exception, match="declares no GPUs"):
+        with pytest.raises(NotChecked, match="declares no GPUs"):
             health.skip_unless(node(gpus=0), SETTINGS, group)
     health.skip_unless(node(gpus=0), SETTINGS, "ib")  # IB may serve CPU nodes: it runs
     quiet = facts_for(tmp_path)
     quiet["health"]["xid"]["events"] = []
-    with pytest.raises(pytest.skip.Exception, match="declares no GPUs"):
+    with pytest.raises(NotChecked, match="declares no GPUs"):
         health.xids(node(gpus=0), quiet, SETTINGS)
     xid_log = facts_for(tmp_path, kmsg="kmsg-xid-79-48.txt", name="w2")  # a driver after all
     assert [f.check for f in health.xids(node(gpus=0), xid_log, SETTINGS)] == \
         ["XID 48", "XID 63", "XID 79"]
     off = GpuHealthSettings(groups=["xid"])
-    with pytest.raises(pytest.skip.Exception, match=r"gpu_health\.groups leaves it out"):
+    with pytest.raises(NotChecked, match=r"gpu_health\.groups leaves it out"):
         health.skip_unless(node(), off, "pcie")
 
 

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from preflight.launchers.slurm import alloc, drain, probe
+from preflight.report.text import scheduler_lines
 
 
 def lines(node: str, doc: dict, size: int = 7) -> list[str]:
@@ -68,7 +69,7 @@ def test_dry_run_lists_failing_nodes_and_touches_nothing():
                {"node": "cluster", "check": "c", "outcome": "failed", "found": "", "message": ""}]
     actions = drain.act(Cluster, results, drain=False, resume=False)
     assert actions["dry_run"]
-    assert drain.lines(actions) == ["would drain n2: preflight: a: x"]
+    assert scheduler_lines(actions) == ["would drain n2: preflight: a: x"]
 
 
 class LocalJob:

@@ -54,9 +54,9 @@ def run(cluster: Cluster, name: str | None, *, drain: bool, resume: bool,
 
 
 def _tell_slurm(cluster: Cluster, report_dir: Path, *, drain: bool, resume: bool) -> None:
-    from preflight.launchers.slurm import drain as drain_mod
+    from preflight.report.text import scheduler_lines
     doc = json.loads((report_dir / "results.json").read_text())
     actions = registry.create(cluster, "local").after_run(doc["results"], drain=drain,
                                                           resume=resume)
-    for line in drain_mod.lines(actions):
+    for line in scheduler_lines(actions):
         print(f"preflight node-check: {line}")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from preflight.checks.findings import CheckFailed, worst
+from preflight.checks.findings import CheckFailed, NotChecked, worst
 from preflight.config import envspec, inventory, lockfile, waivers
 from preflight.core import channels, progress
 from preflight.core.errors import UserError
@@ -284,6 +284,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if unknown:
             msg = f"{item.nodeid}: unknown facts sections {sorted(unknown)}"
             raise pytest.UsageError(msg)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function):
+    """A check that says "not checked: why" (NotChecked) is a skip with that reason."""
+    try:
+        return (yield)
+    except NotChecked as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.hookimpl(wrapper=True)

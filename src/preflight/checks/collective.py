@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from preflight.checks.findings import Finding
+from preflight.checks.findings import Finding, NotChecked
 from preflight.checks.references import Threshold
 from preflight.config.inventory import Node
 
@@ -14,7 +12,7 @@ def skip_if_blocked(node: Node, outcome: dict) -> None:
     that never joined fail (as the culprits), this one says who blocked it."""
     mine = outcome["nodes"].get(node.name) or {}
     if mine.get("blocked_by"):
-        pytest.skip(f"{node.name}: not judged: the collective was blocked by "
+        raise NotChecked(f"{node.name}: not judged: the collective was blocked by "
                     f"{', '.join(mine['blocked_by'])} (never joined; see their results)")
 
 

@@ -59,3 +59,8 @@ def require(findings: list[Finding], detail: str = "") -> None:
     __tracebackhide__ = True
     if findings:
         raise CheckFailed(findings, detail)
+
+
+class NotChecked(Exception):
+    """The check could not judge this node, and says why ("not checked: ..."). Checks
+    stay free of pytest; the plugin turns this into a skip with the same text."""

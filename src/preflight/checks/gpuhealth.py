@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
-import pytest
 from ClusterShell.NodeSet import NodeSet
 
 from preflight.checks import cuda, sameness
-from preflight.checks.findings import Finding
+from preflight.checks.findings import Finding, NotChecked
 from preflight.config.clusterfile import GpuHealthSettings
 from preflight.config.inventory import Node
 from preflight.facts import contract, dcgmdiag, nvsmi
@@ -32,9 +31,9 @@ NCCL_SYSTEM_CONF = "/etc/nccl.conf"  # read last by NCCL, so it loses to the use
 def skip_unless(node: Node, settings: GpuHealthSettings, group: str) -> None:
     """One skip reason per node for a group that does not apply there."""
     if group not in settings.groups:
-        pytest.skip(f"{node.name}: {group} not checked: gpu_health.groups leaves it out")
+        raise NotChecked(f"{node.name}: {group} not checked: gpu_health.groups leaves it out")
     if group in GPU_GROUPS and node.gpus == 0:
-        pytest.skip(f"{node.name}: {group} not checked: the node declares no GPUs (gpus: 0)")
+        raise NotChecked(f"{node.name}: {group} not checked: the node declares no GPUs (gpus: 0)")
 
 
 def each_gpu(node: Node, facts: dict, judge: Callable[[str, dict], list[Finding]]
@@ -94,10 +93,10 @@ def xids(node: Node, facts: dict, settings: GpuHealthSettings) -> list[Finding]:
     its kernel log has XIDs at all (an NVIDIA driver is loaded: it has GPUs after all)."""
     log = facts["health"]["xid"]
     if node.gpus == 0 and not log["events"]:
-        pytest.skip(f"{node.name}: xid not checked: the node declares no GPUs (gpus: 0) "
+        raise NotChecked(f"{node.name}: xid not checked: the node declares no GPUs (gpus: 0) "
                     "and its kernel log has no XID")
     if not log["readable"]:
-        pytest.skip(f"{node.name}: XIDs not checked: kernel log not readable "
+        raise NotChecked(f"{node.name}: XIDs not checked: kernel log not readable "
                     f"({log['reason']}); run the probe as root or in group systemd-journal")
     listed = set(settings.drain_xids)
     return [Finding(node.name, f"XID {e['xid']}", f"no XID {e['xid']} since boot (drain "
@@ -188,13 +187,14 @@ def dcgm(node: Node, facts: dict, settings: GpuHealthSettings) -> list[Finding]:
     """DCGM's own diagnostic, where cluster.yaml asks for it and dcgmi is installed: every
     failed or warned test by GPU, with DCGM's severity (dcgmdiag.SEVERITY)."""
     if not settings.dcgm_diag:
-        pytest.skip(f"{node.name}: DCGM diagnostic not checked: gpu_health.dcgm_diag is 0 (off)")
+        raise NotChecked(f"{node.name}: DCGM diagnostic not checked: gpu_health.dcgm_diag "
+                         "is 0 (off)")
     run = facts["health"]["dcgm"]
     if run is None:
-        pytest.skip(f"{node.name}: DCGM diagnostic not checked: these facts were gathered "
+        raise NotChecked(f"{node.name}: DCGM diagnostic not checked: these facts were gathered "
                     "without gpu_health.dcgm_diag")
     if not run["found"]:
-        pytest.skip(f"{node.name}: DCGM diagnostic not checked: {run['error']}"
+        raise NotChecked(f"{node.name}: DCGM diagnostic not checked: {run['error']}"
                     + (" (and the node declares no GPUs)" if node.gpus == 0 else ""))
     asked = f"dcgmi diag -r {run['level']} -j"
     if run["rc"] == 124:
@@ -213,7 +213,7 @@ def dcgm(node: Node, facts: dict, settings: GpuHealthSettings) -> list[Finding]:
         return [Finding(node.name, "DCGM diagnostic", f"{asked} runs", diag.runtime_error,
                         severity="investigate")]
     if not diag.ran:
-        pytest.skip(f"{node.name}: DCGM diagnostic judged nothing: all {len(diag.results)} "
+        raise NotChecked(f"{node.name}: DCGM diagnostic judged nothing: all {len(diag.results)} "
                     f"test results skipped or not run ({_first_info(diag)})")
     return [Finding(node.name, f"DCGM {r.category}/{r.test}", f"Pass on {r.entity}",
                     f"{r.status}: " + ("; ".join(w.text for w in r.warnings) or "no message"),
@@ -239,7 +239,7 @@ def nvlink(node: Node, facts: dict, fleet: Fleet) -> list[Finding]:
     if links is None or not any(links.values()):
         why = "no nvidia-smi" if report is None else report["error"] or \
             "no NVLink reported (PCIe-only GPUs)"
-        pytest.skip(f"{node.name}: NVLink not checked: {why}")
+        raise NotChecked(f"{node.name}: NVLink not checked: {why}")
     found = []
     for index, gpu in sorted(links.items()):
         down = [str(k) for k, v in sorted(gpu.items()) if v is None]
@@ -292,7 +292,7 @@ def ib(node: Node, facts: dict, settings: GpuHealthSettings, fleet: Fleet,
     ports = ib_ports(facts)
     hcas = hca_settings(configured_hca, facts)
     if not ports and not hcas:
-        pytest.skip(f"{node.name}: InfiniBand not checked: no RDMA devices "
+        raise NotChecked(f"{node.name}: InfiniBand not checked: no RDMA devices "
                     "(/sys/class/infiniband) and NCCL_IB_HCA unset")
     found = []
     for name, port in sorted(ports.items()):

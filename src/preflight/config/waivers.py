@@ -20,6 +20,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from preflight.config import yamlpos
+from preflight.config.noderange import expand_nodes
 from preflight.core.errors import UserError, did_you_mean
 from preflight.core.nodetext import one_line
 
@@ -66,9 +67,6 @@ class Waiver:
 
 def load(path: Path) -> tuple[Waiver, ...]:
     """Read waivers.yaml; a mistake raises UserError naming file and line."""
-    from preflight.config.inventory import (
-        expand_nodes,  # inventory imports this module: import here
-    )
     doc = yamlpos.load(path, "waivers")
     if doc.data is None:
         return ()

@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 import paramiko
@@ -26,6 +25,7 @@ from preflight.config.inventory import Cluster, Node
 from preflight.core.progress import Progress
 from preflight.launchers import hostkeys
 from preflight.launchers.base import Result
+from preflight.launchers.targets import Target, resolve
 
 T = TypeVar("T")
 GRACE_S = 3.0  # after the remote `timeout` should have fired, stop waiting for it
@@ -39,37 +39,6 @@ logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 
 class Unreachable(Exception):
     """The node could not be reached or logged in to; str() says why, for ops."""
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where and how to connect, after cluster.yaml and ssh_config are merged."""
-
-    name: str
-    hostname: str
-    port: int
-    user: str | None
-    identity_files: tuple[str, ...]
-    proxy_jump: str | None
-    proxy_command: str | None
-    connect_timeout: float
-
-
-def resolve(cluster: Cluster, node: Node) -> Target:
-    """cluster.yaml's explicit settings win over ssh_config, as ssh's -o options do."""
-    found = sshconfig.load(cluster.ssh_config).lookup(node.name)
-    identity = [node.identity_file] if node.identity_file else found.get("identityfile", [])
-    jump = node.proxy_jump or found.get("proxyjump")
-    return Target(
-        name=node.name,
-        hostname=node.address or found.get("hostname", node.name),
-        port=int(node.port or found.get("port", 22)),
-        user=node.user or found.get("user"),
-        identity_files=tuple(str(Path(p).expanduser()) for p in identity),
-        proxy_jump=None if jump in (None, "none") else jump,
-        proxy_command=found.get("proxycommand"),
-        connect_timeout=node.connect_timeout,
-    )
 
 
 @dataclass

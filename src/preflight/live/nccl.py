@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from preflight import remote
 from preflight.config.inventory import Cluster, Node
 from preflight.core.progress import Progress
-from preflight.launchers import transport
 from preflight.launchers.base import Launcher, Result
+from preflight.launchers.targets import resolve
 
 MARK = "PREFLIGHT_RESULT "
 KILL_AFTER_S = 10  # torchrun needs a moment to pass SIGTERM on to its workers
@@ -51,7 +51,7 @@ def mark(token: str, rank: int) -> str:
 
 def command(cluster: Cluster, plan: Plan, rank: int, token: str) -> str:
     node, settings = plan.nodes[rank], cluster.nccl
-    master = transport.resolve(cluster, plan.nodes[0]).hostname
+    master = resolve(cluster, plan.nodes[0]).hostname
     folder = f"/tmp/{mark(token, rank)}"
     env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(settings.env.items()))
     chosen = backend(cluster, plan.nodes)
@@ -115,7 +115,7 @@ def results_of(stdout: str) -> list[dict]:
 
 def diagnose(plan: Plan, raw: list[dict], cluster: Cluster) -> dict:
     master = plan.nodes[0].name
-    address = f"{transport.resolve(cluster, plan.nodes[0]).hostname}:{plan.port}"
+    address = f"{resolve(cluster, plan.nodes[0]).hostname}:{plan.port}"
     nodes = {}
     for node, got in zip(plan.nodes, raw, strict=True):
         ranks = results_of(got.get("stdout", ""))

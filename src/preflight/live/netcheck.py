@@ -9,8 +9,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from preflight.config.inventory import Cluster, Node
-from preflight.launchers import transport
 from preflight.launchers.base import Launcher, Result
+from preflight.launchers.targets import resolve
 
 LISTEN = """
 import socket, sys, time
@@ -53,7 +53,7 @@ def master_reachable(cluster: Cluster, launcher: Launcher, nodes: list[Node],
     the same time; a master the launcher cannot reach leaves the workers untried."""
     master = cluster.master
     port = cluster.nccl.master_port
-    host = transport.resolve(cluster, master).hostname
+    host = resolve(cluster, master).hostname
     workers = [n for n in nodes if n.name != master.name]
     window = timeout + REFUSED_WINDOW_S + 5  # every worker's connect gives up by then
     listen = _python(master, LISTEN.format(port=port, seconds=window, expected=len(workers)))

@@ -147,8 +147,7 @@ def waiver_lines(status: dict) -> str:
 def slurm_lines(actions: dict | None) -> str:
     if actions is None:
         return ""
-    from preflight.launchers.slurm import drain
-    shown = drain.lines(actions) or ["nothing to drain or resume"]
+    shown = text_mod.scheduler_lines(actions) or ["nothing to drain or resume"]
     title = "Slurm (dry run: --drain-failed / --resume-fixed act)" if actions["dry_run"] \
         else "Slurm"
     return f"\n## {title}\n\n" + fenced("\n".join(clean(x) for x in shown)) + "\n"

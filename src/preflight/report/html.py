@@ -253,8 +253,8 @@ def _waivers(waived: list[dict], waivers: dict, anchors: dict) -> str:
 def _slurm(actions: dict | None) -> str:
     if not actions:
         return ""
-    from preflight.launchers.slurm import drain
-    items = "".join(f"<li>{escape(line)}</li>" for line in drain.lines(actions)) or \
+    from preflight.report.text import scheduler_lines
+    items = "".join(f"<li>{escape(line)}</li>" for line in scheduler_lines(actions)) or \
         "<li>nothing to drain or resume</li>"
     note = "dry run: nothing was changed (--drain-failed, --resume-fixed)" \
         if actions["dry_run"] else "carried out"

@@ -32,3 +32,14 @@ def busbw_table(outcome: dict) -> str:
     lines += [f"| {r['bytes']} | {r['time_us']} | {r['algbw_gbps']:.4f} | {r['busbw_gbps']:.4f} |"
               for r in outcome["sweep"]]
     return "\n".join(lines)
+
+
+def scheduler_lines(actions: dict) -> list[str]:
+    """For summary.md and the HTML: what was (or would be) drained and resumed."""
+    if actions.get("error"):
+        return [f"Slurm not updated: {actions['error']}"]
+    out = [f"{'drained' if a['done'] else 'would drain'} {a['node']}: {a['reason']}"
+           for a in actions["drain"]]
+    out += [f"{'resumed' if a['done'] else 'would resume'} {a['node']} (was: {a['reason']})"
+            for a in actions["resume"]]
+    return out + [f"left alone {a['node']}: {a['why']}" for a in actions["left"]]

@@ -79,14 +79,3 @@ def _scontrol(login: LoginShell, node: str, change: str) -> bool:
     if done.rc != 0:
         raise SlurmError(f"scontrol update {node} {change}: {one_line(done.stderr.strip(), 200)}")
     return True
-
-
-def lines(actions: dict) -> list[str]:
-    """For summary.md and the HTML: what was (or would be) drained and resumed."""
-    if actions.get("error"):
-        return [f"Slurm not updated: {actions['error']}"]
-    out = [f"{'drained' if a['done'] else 'would drain'} {a['node']}: {a['reason']}"
-           for a in actions["drain"]]
-    out += [f"{'resumed' if a['done'] else 'would resume'} {a['node']} (was: {a['reason']})"
-            for a in actions["resume"]]
-    return out + [f"left alone {a['node']}: {a['why']}" for a in actions["left"]]

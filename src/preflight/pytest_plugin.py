@@ -291,8 +291,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function):
     """A check that says "not checked: why" (NotChecked) is a skip with that reason."""
     try:
         return (yield)
-    except NotChecked as exc:
-        pytest.skip(str(exc))
+    except NotChecked as exc:  # reported at the test's line, as a skip marker is
+        raise pytest.skip.Exception(str(exc), _use_item_location=True) from None
 
 
 @pytest.hookimpl(wrapper=True)

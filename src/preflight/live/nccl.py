@@ -84,7 +84,7 @@ def run(cluster: Cluster, launcher: Launcher, plan: Plan) -> dict:
     label = launcher.label(names)
     with Progress(f"collective ({len(names)} nodes, {label})", 1) as shown:
         got = shown.track("torchrun", launcher.run, work, cluster.nccl.deadline,
-                          KILL_AFTER_S, at_once=True)
+                          KILL_AFTER_S, True)  # at_once
     swept = launcher.run(sweep, CLEAN_S)
     raw = [_raw(got[n]) if isinstance(got[n], Result) else {"reach": got[n]} for n in names]
     cleaned = {name: "clean" if isinstance(r, Result) and r.rc == 0 else

@@ -39,7 +39,7 @@ def check_timing(nodes: int = 16) -> dict:
     cluster_facts = {f"node-{i}": synthetic_node(i, drift=i == 7) for i in range(1, nodes + 1)}
     spec = envspec.load(REPO / "fixtures" / "environment.a100.yml")
     allowed = channels.allowed([*spec.channels])
-    from selftest.test_checks_miniconda import NODE
+    from selftest.builders import NODE
     started = time.perf_counter()
     failures = 0  # the A100 pins fail on every synthetic node; one node drifts
     census, drift = environment.census(cluster_facts), sameness.Drift(cluster_facts)

@@ -6,7 +6,7 @@ import pytest
 from preflight.checks import collective, references
 from preflight.checks.findings import NotChecked
 from preflight.live import nccl
-from selftest.test_checks_logins import node
+from selftest.builders import node
 
 
 def verdicts(**reasons) -> dict:

@@ -10,25 +10,11 @@ from preflight.checks import cuda
 from preflight.config import envspec
 from preflight.facts import nvsmi
 from preflight.report import text as report_text
+from selftest.builders import NODE, SMI, gpu_facts
 from selftest.suites import REPO
-from selftest.test_checks_miniconda import NODE
 
-SMI = REPO / "fixtures" / "nvidia-smi"
 GPU_NODE = replace(NODE, gpus=8)
 A100_ENV = envspec.load(REPO / "fixtures" / "environment.a100.yml")  # cudatoolkit=11.8
-
-
-def gpu_facts(smi_file: str, *, devices: int = 8, cuda_build: str | None = "11.8",
-              nccl: str = "2.14.3", name: str = "w1") -> dict:
-    text = (SMI / smi_file).read_text()
-    return {"reach": {"ok": True},
-            "runtime": {"ok": True, "torch": {
-                "version": "2.0.1", "cuda_build": cuda_build, "cuda_available": devices > 0,
-                "device_count": devices, "nccl": nccl, "devices": []}},
-            "gpu": {"dev": [f"nvidia{i}" for i in range(devices)] + ["nvidiactl"],
-                    "nvidia_smi": "/usr/bin/nvidia-smi", "cuda_visible_devices": None,
-                    "smi": {"format": "csv" if smi_file.endswith(".csv") else "xml", "rc": 0,
-                            "text": text, "error": ""}}}
 
 
 def test_xml_and_csv_agree_on_the_healthy_node():

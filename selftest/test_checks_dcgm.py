@@ -16,8 +16,8 @@ from preflight.checks import gpuhealth as health
 from preflight.checks.findings import NotChecked, worst
 from preflight.config.clusterfile import GpuHealthSettings
 from preflight.facts import dcgmdiag
+from selftest.builders import PROBE, node
 from selftest.suites import REPO
-from selftest.test_checks_gpuhealth import PROBE, node
 
 CASES = REPO / "fixtures" / "dcgm"
 ASKED = GpuHealthSettings(dcgm_diag=1)

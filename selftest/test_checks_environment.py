@@ -8,7 +8,7 @@ import pytest
 from preflight.checks import environment, lock, sameness
 from preflight.config import envspec, lockfile
 from preflight.core import channels
-from selftest.test_checks_miniconda import NODE
+from selftest.builders import NODE
 
 CF = "https://conda.anaconda.org/conda-forge"
 

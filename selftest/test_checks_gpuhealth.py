@@ -10,18 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from preflight import remote
 from preflight.checks import gpuhealth as health
 from preflight.checks.findings import NotChecked, worst
 from preflight.config.clusterfile import GpuHealthSettings
+from selftest.builders import NODE, PROBE, SMI, gpu_facts
 from selftest.suites import REPO
-from selftest.test_checks_cuda import SMI, gpu_facts
-from selftest.test_checks_miniconda import NODE
 
 KMSG = REPO / "fixtures" / "kernel-log"
 IB = REPO / "fixtures" / "infiniband"
 SETTINGS = GpuHealthSettings()
-PROBE = remote.probe_module()
 NAMES = [f"w{i}" for i in range(1, 5)]
 
 

@@ -3,7 +3,7 @@
 from dataclasses import replace
 
 from preflight.checks import jupyter
-from selftest.test_checks_miniconda import NODE
+from selftest.builders import NODE
 
 ENV_PY = "/opt/miniconda/envs/dist/bin/python"
 

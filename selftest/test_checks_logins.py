@@ -3,15 +3,9 @@
 import pytest
 
 from preflight.checks import logins, ssh
-from preflight.config.inventory import Node
+from selftest.builders import node
 
 NAMES = [f"n{i}" for i in range(1, 7)]
-
-
-def node(name: str) -> Node:
-    return Node(name=name, role="worker", address=None, user="root", port=None,
-                identity_file=None, proxy_jump=None, connect_timeout=5, command_timeout=60,
-                miniconda="/opt/miniconda", env_name="dist", workspace="/w", gpus=0)
 
 
 @pytest.mark.parametrize("count", [2, 3, 16, 2000])

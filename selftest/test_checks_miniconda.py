@@ -5,11 +5,8 @@ import copy
 import pytest
 
 from preflight.checks import miniconda
-from preflight.config.inventory import Node
+from selftest.builders import NODE
 
-NODE = Node(name="w1", role="worker", address=None, user="root", port=None,
-            identity_file=None, proxy_jump=None, connect_timeout=5, command_timeout=60,
-            miniconda="/opt/miniconda", env_name="dist", workspace="/workspace/src", gpus=0)
 DIR = {"exists": True, "kind": "dir", "mode": 0o755, "uid": 0, "owner": "root"}
 HEALTHY = {
     "node": {"uid": 0, "user": "root"},

@@ -6,7 +6,7 @@ import pytest
 from preflight.checks import network
 from preflight.config.inventory import NcclSettings
 from selftest import recorded
-from selftest.test_checks_logins import node
+from selftest.builders import node
 
 INTERFACES = {"eth0": "up", "eth1": "down", "ib0": "up", "docker0": "up", "lo": "unknown"}
 

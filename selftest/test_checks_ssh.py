@@ -7,7 +7,7 @@ from preflight.checks import ssh
 from preflight.config.inventory import SshSettings
 from preflight.facts import contract
 from selftest import recorded
-from selftest.test_checks_logins import node
+from selftest.builders import node
 
 
 class Cluster:

@@ -2,7 +2,7 @@
 
 from preflight import remote
 from preflight.checks import sync
-from selftest.test_checks_miniconda import NODE
+from selftest.builders import NODE
 
 EXCLUDE = ["__pycache__", "*.pyc", ".git"]
 

@@ -3,8 +3,8 @@
 import pytest
 import yaml
 
+from selftest.builders import failing
 from selftest.suites import run_suites
-from selftest.test_env_e2e import failing
 
 pytestmark = pytest.mark.simcluster
 

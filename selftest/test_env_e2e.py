@@ -8,6 +8,7 @@ import sys
 import pytest
 import yaml
 
+from selftest.builders import failing
 from selftest.suites import REPO, run_suites
 
 pytestmark = pytest.mark.simcluster
@@ -17,16 +18,6 @@ pytestmark = pytest.mark.simcluster
 def up(sim):
     sim.ensure(4)
     return sim
-
-
-def failing(run) -> dict[str, set[str]]:
-    """node -> names of the env tests that failed there."""
-    out: dict[str, set[str]] = {}
-    for case, outcome in run.cases.items():
-        if outcome in ("failed", "error"):
-            name, node = case[:-1].split("[")
-            out.setdefault(node, set()).add(name)
-    return out
 
 
 def message(run, test: str, node: str) -> str:

@@ -16,9 +16,8 @@ import pytest
 import yaml
 from simcluster import faults
 
+from selftest.builders import failing, variant
 from selftest.suites import run_suites
-from selftest.test_env_e2e import failing
-from selftest.test_nccl_e2e import variant
 
 pytestmark = [pytest.mark.simcluster, pytest.mark.slow]
 PER_NODE = ("-m", "not slow")  # every per-node check plus the master-port listener

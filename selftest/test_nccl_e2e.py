@@ -10,25 +10,16 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 from simcluster import cluster as simcluster
 
 from preflight.config import inventory
 from preflight.launchers import registry
 from preflight.live import nccl
+from selftest.builders import failing, variant
 from selftest.suites import run_suites
-from selftest.test_env_e2e import failing
 
 pytestmark = [pytest.mark.simcluster, pytest.mark.slow]
 TIMEOUTS = {"rdzv_timeout": 10, "collective_timeout": 10, "deadline": 40}
-
-
-def variant(sim, tmp_path: Path, **nccl_settings) -> Path:
-    doc = yaml.safe_load(sim.cluster_yaml.read_text())
-    doc["nccl"].update(nccl_settings)
-    path = tmp_path / "cluster.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return path
 
 
 def leftovers() -> dict[str, list[str]]:

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from preflight.launchers import probe as facts
-from selftest.test_checks_miniconda import NODE
+from selftest.builders import NODE
 
 
 def run_probe(node, runtime=True) -> dict:

@@ -4,8 +4,8 @@ from dataclasses import replace
 
 from preflight.checks import ssh
 from preflight.config.inventory import SshSettings
+from selftest.builders import NODE
 from selftest.suites import REPO
-from selftest.test_checks_miniconda import NODE
 
 REF = REPO / "fixtures" / "reference"
 

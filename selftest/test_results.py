@@ -32,7 +32,7 @@ def test_busbw_changes_beyond_five_percent_only():
 
 
 def test_waiver_status_applied_expired_stale(tmp_path):
-    from selftest.test_waivers import GOOD, load
+    from selftest.builders import GOOD, load
     found = load(tmp_path, GOOD)
     rows = [{"waiver": {"id": found[0].id, "state": "applied"}}, {"waiver": None}]
     status = report.waiver_status(found, rows)

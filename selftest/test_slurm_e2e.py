@@ -25,8 +25,8 @@ from simcluster.network import namespace_pids
 from preflight.config import inventory
 from preflight.launchers import registry
 from preflight.live import nccl
+from selftest.builders import failing
 from selftest.suites import REPO, run_suites
-from selftest.test_env_e2e import failing
 
 pytestmark = [pytest.mark.simcluster, pytest.mark.slow]
 SLURM_YAML = layout.RUN / "cluster-slurm.yaml"

@@ -9,26 +9,7 @@ import pytest
 
 from preflight.config import waivers
 from preflight.core.errors import UserError
-
-GOOD = """\
-waivers:
-  - check: test_gpu_*
-    nodes: worker-[7-9]
-    reason: GPU 3 out for RMA
-    owner: alice
-    expires: 2026-12-31
-  - check: test_gpu_count_*
-    nodes: worker-8
-    reason: old one
-    owner: bob
-    expires: "2026-01-01"
-"""
-
-
-def load(tmp_path, text: str):
-    path = tmp_path / "waivers.yaml"
-    path.write_text(text)
-    return waivers.load(path)
+from selftest.builders import GOOD, load
 
 
 def test_match_by_pattern_and_range_live_first(tmp_path):

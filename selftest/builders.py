@@ -3,6 +3,7 @@ set, a cluster.yaml variant. Test modules import from here, never from each othe
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -27,6 +28,10 @@ def node(name: str) -> Node:
     return Node(name=name, role="worker", address=None, user="root", port=None,
                 identity_file=None, proxy_jump=None, connect_timeout=5, command_timeout=60,
                 miniconda="/opt/miniconda", env_name="dist", workspace="/w", gpus=0)
+
+
+def gpu_node(name: str = "w1", gpus: int = 8) -> Node:
+    return replace(NODE, name=name, gpus=gpus)
 
 
 def gpu_facts(smi_file: str, *, devices: int = 8, cuda_build: str | None = "11.8",

@@ -16,7 +16,8 @@ from preflight.checks import gpuhealth as health
 from preflight.checks.findings import NotChecked, worst
 from preflight.config.clusterfile import GpuHealthSettings
 from preflight.facts import dcgmdiag
-from selftest.builders import PROBE, node
+from selftest.builders import PROBE
+from selftest.builders import gpu_node as node
 from selftest.suites import REPO
 
 CASES = REPO / "fixtures" / "dcgm"

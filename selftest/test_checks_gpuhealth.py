@@ -5,7 +5,6 @@ its own node: nvidia-smi -q -x and nvlink -s (fixtures/nvidia-smi), kernel logs 
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,17 +12,14 @@ import pytest
 from preflight.checks import gpuhealth as health
 from preflight.checks.findings import NotChecked, worst
 from preflight.config.clusterfile import GpuHealthSettings
-from selftest.builders import NODE, PROBE, SMI, gpu_facts
+from selftest.builders import PROBE, SMI, gpu_facts
+from selftest.builders import gpu_node as node
 from selftest.suites import REPO
 
 KMSG = REPO / "fixtures" / "kernel-log"
 IB = REPO / "fixtures" / "infiniband"
 SETTINGS = GpuHealthSettings()
 NAMES = [f"w{i}" for i in range(1, 5)]
-
-
-def node(name: str = "w1", gpus: int = 8):
-    return replace(NODE, name=name, gpus=gpus)
 
 
 def ib_tree(dump: str, root: Path) -> dict:

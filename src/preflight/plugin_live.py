@@ -18,6 +18,10 @@ from preflight.checks import logins
 from preflight.config.inventory import Cluster
 from preflight.live import nccl, netcheck, once, sshmatrix
 
+# The master-port check listens on the port the collective's rendezvous binds: on two
+# xdist workers they ran at once and the collective failed with EADDRINUSE.
+MASTER_PORT = "master-port-in-use"
+
 
 def _nodes(config: pytest.Config) -> list:
     return config.stash[runstate.NODES]
@@ -34,11 +38,11 @@ def _reached(config: pytest.Config) -> list:
     return [n for n in _nodes(config) if n.name not in unreachable]
 
 
-def _once(config: pytest.Config, key: str, compute) -> dict:
+def _once(config: pytest.Config, key: str, compute, shared: str | None = None) -> dict:
     if config.getoption("facts"):
         pytest.skip("replayed facts (--facts): this check needs live nodes")
     return once.once(Path(config.rootpath) / config.getoption("report_dir"), key,
-                     config.stash[runstate.STATE].run_id, compute)
+                     config.stash[runstate.STATE].run_id, compute, shared)
 
 
 def _launcher(config: pytest.Config):
@@ -67,7 +71,8 @@ def master_port(cluster: Cluster, pytestconfig: pytest.Config) -> dict:
     """One listener on the master, every reached worker connecting at once."""
     nodes = _reached(pytestconfig)
     return _once(pytestconfig, "master-port",
-                 lambda: netcheck.master_reachable(cluster, _launcher(pytestconfig), nodes))
+                 lambda: netcheck.master_reachable(cluster, _launcher(pytestconfig), nodes),
+                 shared=MASTER_PORT)
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +82,7 @@ def collective(cluster: Cluster, pytestconfig: pytest.Config) -> dict:
     if len(nodes) < 2:
         pytest.skip("fewer than 2 reachable nodes: nothing to run a collective across")
     return _once(pytestconfig, "nccl", lambda: nccl.run(
-        cluster, _launcher(pytestconfig), nccl.plan_all(cluster, nodes)))
+        cluster, _launcher(pytestconfig), nccl.plan_all(cluster, nodes)), shared=MASTER_PORT)
 
 
 @pytest.fixture(scope="session")
@@ -86,4 +91,5 @@ def collective_pairs(cluster: Cluster, pytestconfig: pytest.Config) -> dict:
         pytest.skip("pairwise mode is off (nox -s nccl -- --pairwise)")
     nodes = _reached(pytestconfig)
     return _once(pytestconfig, "nccl-pairwise",
-                 lambda: nccl.pairwise(cluster, _launcher(pytestconfig), nodes))
+                 lambda: nccl.pairwise(cluster, _launcher(pytestconfig), nodes),
+                 shared=MASTER_PORT)

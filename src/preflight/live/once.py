@@ -8,19 +8,28 @@ a new run never reads an old result.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 from collections.abc import Callable
 from pathlib import Path
 
 
-def once(folder: Path, key: str, run_id: str, compute: Callable[[], dict]) -> dict:
+def once(folder: Path, key: str, run_id: str, compute: Callable[[], dict],
+         shared: str | None = None) -> dict:
+    """compute() once per run under key. `shared` names a resource that works under other
+    keys use too (the master port: its check's listener and the collective's rendezvous
+    must not run at the same time on two xdist workers); it is taken after key's lock, so
+    two workers never wait on each other."""
     folder.mkdir(parents=True, exist_ok=True)
-    with (folder / f".{key}.lock").open("w") as lock:
+    with (folder / f".{key}.lock").open("w") as lock, contextlib.ExitStack() as held:
         fcntl.flock(lock, fcntl.LOCK_EX)
         found = read(folder, key, run_id)
         if found is not None:
             return found
+        if shared:
+            resource = held.enter_context((folder / f".{shared}.lock").open("w"))
+            fcntl.flock(resource, fcntl.LOCK_EX)
         value = compute()
         # one file per key, replaced each run: results never pile up in reports/
         tmp = folder / f".{key}.json.tmp"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import shlex
 import threading
 import time
-from dataclasses import replace
 
 from simcluster import faults
 
@@ -49,7 +48,7 @@ def two_node_busbw(cluster, a, b) -> dict:
 
 
 def blocked_port_diagnosis(cluster, nodes) -> dict:
-    timed = replace(cluster, nccl=cluster.nccl.model_copy(update={
+    timed = cluster.with_blocks(nccl=cluster.nccl.model_copy(update={
         "rdzv_timeout": 10, "collective_timeout": 10, "deadline": 40}))
     faults.inject(nodes[-1].name, "egress-drop", str(cluster.nccl.master_port))
     try:

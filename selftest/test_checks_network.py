@@ -4,7 +4,7 @@ interface lists, and peer names checked in the order a connect uses them."""
 import pytest
 
 from preflight.checks import network
-from preflight.config.inventory import NcclSettings
+from preflight.config.clusterfile import NcclSettings
 from selftest import recorded
 from selftest.builders import node
 

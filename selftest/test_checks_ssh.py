@@ -4,7 +4,7 @@ defaults when `sshd -T` cannot run, and the file that set a bad value."""
 import pytest
 
 from preflight.checks import ssh
-from preflight.config.inventory import SshSettings
+from preflight.config.clusterfile import SshSettings
 from preflight.facts import contract
 from selftest import recorded
 from selftest.builders import node

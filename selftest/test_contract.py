@@ -138,3 +138,13 @@ def test_broken_and_duplicate_records_are_findings(tmp_path):
     assert "nccl-2.18-h0.json a complete JSON record, found ValueError: no JSON value" in message
     assert f"one record for {env['conda'][0]['name']}" in message
     assert "stale-9.9-0.json (9.9)" in message
+
+
+def test_every_probe_section_has_a_declared_shape_and_back():
+    """A section registers itself on the node side (@section) and declares its shape
+    here: the two lists are the same, so neither can be forgotten."""
+    from selftest.builders import PROBE
+    registered = [name for name, _ in PROBE.SECTIONS]
+    assert sorted(registered) == sorted(contract.SECTIONS)
+    # login before miniconda: miniconda reports the login shell's conda.sh result
+    assert registered.index("login") < registered.index("miniconda")

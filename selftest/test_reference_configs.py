@@ -3,7 +3,7 @@
 from dataclasses import replace
 
 from preflight.checks import ssh
-from preflight.config.inventory import SshSettings
+from preflight.config.clusterfile import SshSettings
 from selftest.builders import NODE
 from selftest.suites import REPO
 

@@ -14,7 +14,7 @@ Resolution order for a setting: the node's entry, then `defaults`, then ~/.ssh/c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -23,15 +23,7 @@ from preflight.config import envspec, sshconfig, yamlpos
 from preflight.config.clusterfile import (
     ClusterFile,
     Defaults,
-    GpuHealthSettings,
-    JupyterSettings,
-    NcclSettings,
     NodeEntry,
-    ProvisionSettings,
-    ReportSettings,
-    SlurmSettings,
-    SshSettings,
-    SyncSettings,
     explain,
 )
 from preflight.config.envspec import EnvSpec
@@ -68,30 +60,50 @@ class Node:
 
 @dataclass(frozen=True)
 class Cluster:
-    name: str
+    """cluster.yaml, read and checked. Each block (nccl, ssh, gpu_health, ...) is declared
+    once, in clusterfile.ClusterFile, and read from the validated model: `cluster.nccl` is
+    `cluster.spec.nccl`. A new block needs no field here. The fields below are what
+    loading derives: resolved paths, the parsed environment, the nodes."""
+
+    spec: ClusterFile
     path: Path
     environment: Path
     env: EnvSpec  # environment.yml, parsed once here
     lock: Path | None
-    allowed_channels: tuple[str, ...]
-    nccl: NcclSettings
-    sync: SyncSettings
     sync_source: Path | None
-    ssh: SshSettings
-    jupyter: JupyterSettings
-    provision: ProvisionSettings
     installer: Path | None  # provision.installer.path, resolved and existing
-    report: ReportSettings
-    gpu_health: GpuHealthSettings
     waivers: tuple  # waivers.Waiver, read from report.waivers
-    launcher: str  # ssh | slurm
-    slurm: SlurmSettings
     login: Node | None  # where Slurm commands run (slurm.login, resolved like a node)
     ssh_config: Path | None
     known_hosts: Path
     trust_new_host_keys: bool
     parallelism: int
     nodes: tuple[Node, ...]
+
+    def __getattr__(self, name: str):
+        """A cluster.yaml block, from the validated model (only for names not above)."""
+        spec = self.__dict__.get("spec")
+        if spec is not None and name in type(spec).model_fields:
+            return getattr(spec, name)
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    @property
+    def name(self) -> str:
+        return self.spec.cluster
+
+    def with_blocks(self, **blocks) -> Cluster:
+        """This cluster with some blocks replaced (already validated models).
+
+        >>> from preflight.config.clusterfile import NcclSettings
+        >>> c = Cluster(ClusterFile(cluster="c", nodes=[{"name": "n1"}]), *[None] * 12, ())
+        >>> c.with_blocks(nccl=NcclSettings(rdzv_timeout=10)).nccl.rdzv_timeout
+        10.0
+        """
+        return replace(self, spec=self.spec.model_copy(update=blocks))
+
+    @property
+    def allowed_channels(self) -> tuple[str, ...]:
+        return tuple(self.spec.allowed_channels)
 
     def node(self, name: str) -> Node:
         return next(n for n in self.nodes if n.name == name)
@@ -131,16 +143,12 @@ def load(path: str | Path) -> Cluster:
     env = envspec.load(env_path)
     d = spec.defaults
     return Cluster(
-        name=spec.cluster, path=path, environment=env_path, lock=lock,
-        allowed_channels=tuple(spec.allowed_channels), nccl=spec.nccl, sync=spec.sync,
-        sync_source=_source_dir(base, spec.sync.source, doc), ssh=spec.ssh,
-        jupyter=spec.jupyter, provision=spec.provision,
+        spec=spec, path=path, environment=env_path, lock=lock,
+        sync_source=_source_dir(base, spec.sync.source, doc),
         installer=_existing(base, spec.provision.installer.path, doc,
                             ("provision", "installer", "path"), "installer")
         if spec.provision.installer else None,
-        report=spec.report, gpu_health=spec.gpu_health,
         waivers=_waivers(base, spec.report.waivers, doc),
-        launcher=spec.launcher, slurm=spec.slurm,
         login=_resolve(spec.slurm.login, NodeEntry(name=spec.slurm.login), d, env.name)
         if spec.slurm.login else None,
         ssh_config=_ssh_config(base, d, doc),

@@ -66,7 +66,12 @@ def loads(text):
     return value
 
 
+SECTIONS = []  # (name, run) in the order the parts register them; main() runs them all
+
+
 def section(name):
+    """Register func as the probe section `name` (its shape: facts/contract.py SECTIONS).
+    A section that raises is None in the document, with its cause in probe_errors."""
     def wrap(func):
         def run():
             try:
@@ -74,6 +79,7 @@ def section(name):
             except Exception as exc:
                 ERRORS[name] = "%s: %s" % (type(exc).__name__, exc)
                 return None
+        SECTIONS.append((name, run))
         return run
     return wrap
 

@@ -51,35 +51,6 @@ def world_writable(top, depth):
     return found[:50]
 
 
-@section("miniconda")
-def miniconda():
-    prefix = ARGS["miniconda"]
-    layout = ["bin/conda", "condabin/conda", "etc/profile.d/conda.sh", "conda-meta",
-              "bin/python"]
-    facts = {"prefix": prefix, "root": path_info(prefix),
-             "layout": {rel: path_info(os.path.join(prefix, rel)) for rel in layout},
-             "installing": os.path.exists(installing_marker(prefix))}
-    if not facts["root"]["exists"]:
-        return facts
-    facts["world_writable"] = world_writable(prefix, 2)
-    base = os.path.join(prefix, "bin", "python")
-    if os.path.realpath(sys.executable) == os.path.realpath(base):
-        # this probe is running on it: it runs (and we spare a process start)
-        facts["base_python"] = {"path": base, "runs": True, "error": "",
-                                "version": python_version()}
-    else:
-        facts["base_python"] = python_runs(base)
-    if LOGIN.get("conda_sh") is not None:
-        facts["conda_sh"] = LOGIN["conda_sh"]
-    return facts
-
-
-def installing_marker(prefix):
-    """Set by `preflight provision` while an installer runs: a base found with it is partial."""
-    head, tail = os.path.split(prefix.rstrip("/"))
-    return os.path.join(head, ".%s.preflight-installing" % tail)
-
-
 LOGIN = {}
 # One login shell, as a user's ssh session gets (profile files run first), tells two
 # things: CUDA_VISIBLE_DEVICES there, and whether conda.sh sources cleanly.
@@ -102,6 +73,35 @@ def login():
         LOGIN["conda_sh"] = {"rc": done["rc"], "stderr": done["stderr"],
                              "stdout": done["stdout"]}
     return {"cuda_visible_devices": cvd, "shell": shell}
+
+
+@section("miniconda")
+def miniconda():
+    prefix = ARGS["miniconda"]
+    layout = ["bin/conda", "condabin/conda", "etc/profile.d/conda.sh", "conda-meta",
+              "bin/python"]
+    facts = {"prefix": prefix, "root": path_info(prefix),
+             "layout": {rel: path_info(os.path.join(prefix, rel)) for rel in layout},
+             "installing": os.path.exists(installing_marker(prefix))}
+    if not facts["root"]["exists"]:
+        return facts
+    facts["world_writable"] = world_writable(prefix, 2)
+    base = os.path.join(prefix, "bin", "python")
+    if os.path.realpath(sys.executable) == os.path.realpath(base):
+        # this probe is running on it: it runs (and we spare a process start)
+        facts["base_python"] = {"path": base, "runs": True, "error": "",
+                                "version": python_version()}
+    else:
+        facts["base_python"] = python_runs(base)
+    if LOGIN.get("conda_sh") is not None:  # the login section, registered before this one
+        facts["conda_sh"] = LOGIN["conda_sh"]
+    return facts
+
+
+def installing_marker(prefix):
+    """Set by `preflight provision` while an installer runs: a base found with it is partial."""
+    head, tail = os.path.split(prefix.rstrip("/"))
+    return os.path.join(head, ".%s.preflight-installing" % tail)
 
 
 RECORD_KEYS = ("name", "version", "build", "build_number", "channel", "subdir", "url", "md5",

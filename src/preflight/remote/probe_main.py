@@ -5,10 +5,9 @@
 def main():
     started = time.time()
     facts = {"probe_version": PROBE_VERSION, "section_seconds": {}}
-    for name, gather in (("node", node), ("login", login), ("miniconda", miniconda),
-                         ("env", env), ("gpu", gpu), ("health", health), ("net", net),
-                         ("sync", sync), ("ssh", ssh), ("jupyter", jupyter),
-                         ("runtime", runtime)):
+    # the env's own Python last: it is the slow one (import torch), and a hang there
+    # must not cost the sections after it
+    for name, gather in sorted(SECTIONS, key=lambda item: item[0] == "runtime"):
         begun = time.time()
         facts[name] = gather()
         facts["section_seconds"][name] = round(time.time() - begun, 4)

@@ -21,20 +21,7 @@ from pydantic import TypeAdapter, ValidationError
 from preflight.core.nodetext import clean
 from preflight.facts import shapes
 
-# section -> its shape; a node-side function of the same name in remote/probe_*.py
-SECTIONS: dict[str, type] = {
-    "node": shapes.NodeFacts,
-    "login": shapes.LoginFacts,
-    "miniconda": shapes.MinicondaFacts,
-    "env": shapes.EnvFacts,
-    "gpu": shapes.GpuFacts,
-    "health": shapes.HealthFacts,
-    "net": shapes.NetFacts,
-    "sync": shapes.SyncFacts,
-    "ssh": shapes.SshFacts,
-    "jupyter": shapes.JupyterFacts,
-    "runtime": shapes.RuntimeFacts,
-}
+SECTIONS = shapes.SECTIONS  # declared with the shapes, one place per section
 CAUSE_MAX = 300  # characters of a node-side cause kept in a finding
 
 # Validated strictly ("false" is no bool); keys beyond the declared ones are kept as sent.

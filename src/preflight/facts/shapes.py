@@ -268,3 +268,20 @@ class RuntimeFacts(TypedDict):
     python: NotRequired[str]
     torch: NotRequired[TorchFacts]
     torch_error: NotRequired[str]
+
+
+# section -> its shape. The node side registers a function under the same name with
+# @section (remote/probe_*.py); selftest/test_contract.py holds the two lists equal.
+SECTIONS: dict[str, type] = {
+    "node": NodeFacts,
+    "login": LoginFacts,
+    "miniconda": MinicondaFacts,
+    "env": EnvFacts,
+    "gpu": GpuFacts,
+    "health": HealthFacts,
+    "net": NetFacts,
+    "sync": SyncFacts,
+    "ssh": SshFacts,
+    "jupyter": JupyterFacts,
+    "runtime": RuntimeFacts,
+}

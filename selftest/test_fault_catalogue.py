@@ -1,12 +1,19 @@
 """Every fault the test bed offers, one at a time on a healed 4-node cluster: caught, on
 the faulty node only, the message names the difference, no traceback in any report.
 
+Faults that need a live sshd, network or a login between nodes (LIVE) run the whole suite
+on the bed, as a user would. Every other fault is file state on one node: the real probe
+runs on that node (inside its namespaces, selftest/nodeprobe.py), the other nodes' facts
+are the healthy ones probed once, and the suites judge them as a replay (--facts), with
+the same assertions, at about a third of the cost.
+
 A fault missing from CATALOGUE fails test_catalogue_covers_every_fault: adding a fault to
 the test bed means saying here how the harness catches it.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,6 +23,8 @@ import pytest
 import yaml
 from simcluster import faults
 
+from preflight.config import inventory
+from selftest import nodeprobe
 from selftest.builders import failing, variant
 from selftest.suites import run_suites
 
@@ -37,6 +46,8 @@ class Case:
 
 
 UNREACHABLE = "test_miniconda_prefix_exists"
+LIVE = {"sshd-stop", "sshd-freeze", "sshd-freeze mid-run", "port-drop", "link-down",
+        "egress-drop", "slow-link", "known-hosts-drop"}
 CATALOGUE = {
     "sshd-stop": Case(test=UNREACHABLE, words=["node-3 unreachable", "Connection refused"]),
     "sshd-freeze": Case(test=UNREACHABLE, words=["node-3 unreachable", "handshake"]),
@@ -128,11 +139,25 @@ def _inject_after_facts(sim, fault: str, node: str, args: tuple, report_dir: Pat
     sim.fault(fault, node, *args)
 
 
-@pytest.mark.parametrize("name", sorted(CATALOGUE))
-def test_fault_is_caught_on_its_node_only(name, sim, tmp_path):
-    case = CATALOGUE[name]
-    fault = name.split(" ")[0]
-    sim.ensure(4)
+@pytest.fixture(scope="module")
+def healthy(sim_session) -> dict:
+    """Every node's facts on the healed bed, probed once for the file-state faults."""
+    sim_session.ensure(4)
+    return nodeprobe.probe_all(inventory.load(sim_session.cluster_yaml))
+
+
+def _cluster_for(case: Case, sim, tmp_path: Path) -> Path:
+    cluster = variant(sim, tmp_path, **case.nccl) if case.nccl or case.gpu_health \
+        else sim.cluster_yaml
+    if case.gpu_health:
+        doc = yaml.safe_load(cluster.read_text())
+        doc.setdefault("gpu_health", {}).update(case.gpu_health)
+        cluster.write_text(yaml.safe_dump(doc))
+    return cluster
+
+
+def _live(name: str, case: Case, sim, tmp_path: Path):
+    fault = name.split(" ", maxsplit=1)[0]
     late = None
     if case.after_facts:
         late = threading.Thread(target=_inject_after_facts,
@@ -140,15 +165,32 @@ def test_fault_is_caught_on_its_node_only(name, sim, tmp_path):
         late.start()
     else:
         sim.fault(fault, case.node, *case.args)
-    cluster = variant(sim, tmp_path, **case.nccl) if case.nccl or case.gpu_health \
-        else sim.cluster_yaml
-    if case.gpu_health:
-        doc = yaml.safe_load(cluster.read_text())
-        doc.setdefault("gpu_health", {}).update(case.gpu_health)
-        cluster.write_text(yaml.safe_dump(doc))
-    run = run_suites(cluster, tmp_path, *case.select, "-n", "2", timeout=400)
+    run = run_suites(_cluster_for(case, sim, tmp_path), tmp_path, *case.select, "-n", "2",
+                     timeout=400)
     if late:
         late.join()
+    return run
+
+
+def _replayed(name: str, case: Case, sim, tmp_path: Path, healthy: dict):
+    sim.fault(name.split(" ", maxsplit=1)[0], case.node, *case.args)
+    cluster = _cluster_for(case, sim, tmp_path)
+    spec = inventory.load(cluster)
+    # settings that change what the probe gathers (dcgm): every node probed with them
+    docs = nodeprobe.probe_all(spec) if case.gpu_health or case.nccl else \
+        {**healthy, case.node: nodeprobe.probe_in_node(spec, case.node)}
+    facts = tmp_path / "replayed.json"
+    facts.write_text(json.dumps(docs))
+    return run_suites(cluster, tmp_path, f"--facts={facts}", *case.select, "-p", "no:xdist",
+                      timeout=400)
+
+
+@pytest.mark.parametrize("name", sorted(CATALOGUE))
+def test_fault_is_caught_on_its_node_only(name, sim, tmp_path, healthy):
+    case = CATALOGUE[name]
+    sim.ensure(4)
+    run = _live(name, case, sim, tmp_path) if name in LIVE else \
+        _replayed(name, case, sim, tmp_path, healthy)
     expected = {case.node} if case.test else set()
     assert set(failing(run)) == expected, (failing(run), run.output[-3000:])
     if case.test:
@@ -160,3 +202,7 @@ def test_fault_is_caught_on_its_node_only(name, sim, tmp_path):
                               if p.name in ("summary.md", "junit.xml")]
     for text in outputs:
         assert not any(word in text for word in TRACEBACK), text[-3000:]
+
+
+def test_live_faults_are_catalogued():
+    assert LIVE <= set(CATALOGUE), LIVE - set(CATALOGUE)

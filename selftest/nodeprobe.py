@@ -1,0 +1,42 @@
+"""The real probe, run inside one simulated node's namespaces without SSH: for faults
+that are only file state (conda-meta, dist-info, kernelspec, ssh config files, /etc/hosts,
+the code tree, the kernel log, sysfs), where what is under test is the probe reading the
+node and the checks judging it, not the transport. The suites then run on the facts as a
+replay (--facts), the same assertions as a live run, at a fraction of its cost."""
+
+from __future__ import annotations
+
+import time
+
+from simcluster import cluster as sim_cluster
+from simcluster.host import in_node
+
+from preflight.config.inventory import Cluster
+from preflight.launchers import probe
+from preflight.launchers.base import Result
+
+# what sshd gives a root login: a clean environment, not this pytest process's
+LOGIN_ENV = ("HOME=/root", "USER=root", "LOGNAME=root", "SHELL=/bin/bash", "LANG=C.UTF-8",
+             "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+
+
+def probe_in_node(cluster: Cluster, name: str) -> dict:
+    """The node's facts document with `reach`, as a launcher returns it."""
+    node = cluster.node(name)
+    anchor = sim_cluster.load()["nodes"][name]["anchor"]
+    script = probe.probe_script(node, **probe.cluster_args(cluster, node))
+    seconds, bound = probe.probe_bound(cluster, node)
+    started = time.monotonic()
+    done = in_node(anchor, "env", "-i", *LOGIN_ENV, "timeout", "-k", "2", str(int(seconds)),
+                   "sh", "-c", probe.probe_command(node, script), check=False,
+                   timeout=seconds + 10, cwd="/")
+    found, reason = probe.parse(Result("probe", done.returncode, done.stdout, done.stderr,
+                                       time.monotonic() - started, done.returncode == 124),
+                                bound)
+    return {**found, "reach": {"ok": reason is None, "reason": reason, "executions": 1,
+                               "seconds": round(time.monotonic() - started, 3),
+                               "launcher": "nsenter (selftest)"}}
+
+
+def probe_all(cluster: Cluster) -> dict[str, dict]:
+    return {n.name: probe_in_node(cluster, n.name) for n in cluster.nodes}

@@ -39,6 +39,7 @@ class Launcher:
     def __init__(self, cluster: Cluster, state: dict | None = None) -> None:
         self.cluster = cluster
         self.held = contextlib.ExitStack()  # what release() lets go of
+        self._by_name = {n.name: n for n in cluster.nodes}
 
     def gather(self, nodes: list[Node], runtime: bool = True) -> dict[str, dict]:
         """node name -> its facts document with `reach` (ok, reason, executions, ...)."""
@@ -70,12 +71,7 @@ class Launcher:
         self.held.close()
 
     def node(self, name: str) -> Node:
-        return self._nodes()[name]
-
-    def _nodes(self) -> dict[str, Node]:
-        if not hasattr(self, "_by_name"):
-            self._by_name = {n.name: n for n in self.cluster.nodes}
-        return self._by_name
+        return self._by_name[name]
 
     def __enter__(self) -> Launcher:
         return self

@@ -10,12 +10,23 @@ run needs held (a Slurm allocation) until release(), and labels its work for rep
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Protocol, TypeVar
 
 from preflight.config.inventory import Cluster, Node
 
 Work = tuple[str, str]  # a node's (command, stdin)
+T = TypeVar("T")
+
+
+class Session(Protocol):
+    """Commands on one node in turn, each under its deadline (launchers' session())."""
+
+    bytes_sent: int
+
+    def run(self, command: str, timeout: float, stdin=None, kill_after: int = 2) -> Result:
+        ...
 
 
 @dataclass
@@ -50,6 +61,12 @@ class Launcher:
         """Each node's command under `timeout` on that node (killed there, not abandoned):
         node name -> its Result, or why it could not run. at_once: every command must run
         at the same time (a collective), not within cluster.yaml's parallelism."""
+        raise NotImplementedError
+
+    def session(self, node: Node, work: Callable[[Session], T],
+                unreachable: Callable[[str], T]) -> T:
+        """work(session) on one node, several commands in turn (provisioning: lock,
+        upload, install, unlock); unreachable(why) when the node cannot be reached."""
         raise NotImplementedError
 
     def label(self, names: list[str]) -> str:

@@ -9,10 +9,11 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 
 from preflight.config.inventory import Node
 from preflight.launchers import probe
-from preflight.launchers.base import Launcher, Result, Work
+from preflight.launchers.base import Launcher, Result, Session, T, Work
 
 
 class LocalLauncher(Launcher):
@@ -25,6 +26,10 @@ class LocalLauncher(Launcher):
             at_once: bool = False) -> dict[str, Result | str]:
         return {name: run_here(command, stdin, timeout, kill_after)
                 for name, (command, stdin) in work.items()}
+
+    def session(self, node: Node, work: Callable[[Session], T],
+                unreachable: Callable[[str], T]) -> T:
+        return work(LocalSession())
 
     def after_run(self, results: list[dict], *, drain: bool, resume: bool) -> dict | None:
         """The node drains or resumes itself: scontrol runs here, not on a login node."""
@@ -67,3 +72,15 @@ def run_here(command: str, stdin: str, timeout: float, kill_after: float = 2) ->
         out, err = child.communicate()
     return Result(command, 124 if timed_out else child.returncode, out, err,
                   time.monotonic() - started, timed_out)
+
+
+class LocalSession:
+    """Commands on this node in turn (the local launcher's session)."""
+
+    bytes_sent = 0
+
+    def run(self, command: str, timeout: float, stdin=None, kill_after: int = 2) -> Result:
+        data = stdin.read() if hasattr(stdin, "read") else stdin
+        if isinstance(data, bytes):
+            data = data.decode()
+        return run_here(command, data or "", timeout, kill_after)

@@ -4,18 +4,20 @@ this machine, strict host keys, bounded fan-out (transport.py does the SSH)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from preflight.config.inventory import Cluster, Node
+from preflight.core.fanout import fan_out
 from preflight.core.nodetext import clean
 from preflight.launchers import probe, transport
-from preflight.launchers.base import Launcher, Result, Work
+from preflight.launchers.base import Launcher, Result, Session, T, Work
 
 
 class SshLauncher(Launcher):
     name = "ssh"
 
     def gather(self, nodes: list[Node], runtime: bool = True) -> dict[str, dict]:
-        return transport.fan_out(nodes, lambda n: gather_node(self.cluster, n, runtime),
+        return fan_out(nodes, lambda n: gather_node(self.cluster, n, runtime),
                                  self.cluster.parallelism, label="facts")
 
     def after_run(self, results: list[dict], *, drain: bool, resume: bool) -> dict | None:
@@ -24,6 +26,10 @@ class SshLauncher(Launcher):
             return None
         from preflight.launchers.slurm import drain as drain_mod
         return drain_mod.act(self.cluster, results, drain=drain, resume=resume)
+
+    def session(self, node: Node, work: Callable[[Session], T],
+                unreachable: Callable[[str], T]) -> T:
+        return transport.with_connection(self.cluster, node, work, unreachable)
 
     def run(self, work: dict[str, Work], timeout: float, kill_after: int = 2,
             at_once: bool = False) -> dict[str, Result | str]:
@@ -41,7 +47,7 @@ def run_over_ssh(cluster: Cluster, nodes: list[Node], work: dict[str, Work], tim
             cluster, node,
             lambda conn: conn.run(command, timeout, stdin=stdin or None, kill_after=kill_after),
             str)
-    return transport.fan_out(nodes, one, len(nodes) if at_once else cluster.parallelism)
+    return fan_out(nodes, one, len(nodes) if at_once else cluster.parallelism)
 
 
 def gather_node(cluster: Cluster, node: Node, runtime: bool = True) -> dict:

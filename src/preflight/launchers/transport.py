@@ -14,7 +14,6 @@ import shlex
 import socket
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO, TypeVar
 
@@ -22,7 +21,6 @@ import paramiko
 
 from preflight.config import sshconfig
 from preflight.config.inventory import Cluster, Node
-from preflight.core.progress import Progress
 from preflight.launchers import hostkeys
 from preflight.launchers.base import Result
 from preflight.launchers.targets import Target, resolve
@@ -219,12 +217,3 @@ def with_connection(cluster: Cluster, node: Node, work: Callable[[Connection], T
         return unreachable(f"lost during the run: {exc}")
     finally:
         conn.close()
-
-
-def fan_out(nodes: list[Node], work, parallelism: int, label: str = "") -> dict[str, object]:
-    """work(node) for every node on a bounded pool; results keyed by node name, in order.
-    With a label, progress is shown on a terminal (progress.py)."""
-    with Progress(label, len(nodes) if label else 0) as shown, \
-            ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(nodes)))) as pool:
-        return dict(zip([n.name for n in nodes],
-                        pool.map(lambda n: shown.track(n.name, work, n), nodes), strict=True))

@@ -14,7 +14,8 @@ import threading
 from dataclasses import dataclass, field
 
 from preflight.config.inventory import Cluster, Node
-from preflight.launchers import transport
+from preflight.core.fanout import fan_out
+from preflight.launchers.base import Launcher, Session
 from preflight.provision import access, codesync
 from preflight.provision.envbuild import Archive
 from preflight.provision.nodeshell import NodeFailed, NodeShell, script_command
@@ -66,9 +67,10 @@ class Distributor:
 
 
 class Applier:
-    def __init__(self, cluster: Cluster, plans: dict[str, list[Action]], wanted: Wanted,  # noqa: PLR0917 - one call site, each a different thing
-                 archive: Archive | None, everyone: dict[str, dict], log) -> None:
-        self.cluster, self.plans, self.wanted = cluster, plans, wanted
+    def __init__(self, cluster: Cluster, launcher: Launcher, plans: dict[str, list[Action]],  # noqa: PLR0917 - one call site, each a different thing
+                 wanted: Wanted, archive: Archive | None, everyone: dict[str, dict],
+                 log) -> None:
+        self.cluster, self.launcher, self.plans, self.wanted = cluster, launcher, plans, wanted
         self.archive, self.everyone, self.log = archive, everyone, log
         self.outcomes = {name: Outcome(name) for name in plans}
         self.distributor = Distributor(cluster.provision.fanout)
@@ -90,7 +92,7 @@ class Applier:
         def one(node: Node) -> None:
             outcome = self.outcomes[node.name]
 
-            def body(conn: transport.Connection) -> None:
+            def body(conn: Session) -> None:
                 shell = NodeShell(conn, node)
                 try:
                     work(shell)
@@ -99,9 +101,8 @@ class Applier:
                     self.log(f"{node.name}: FAILED: {exc}")
                 finally:
                     outcome.bytes_from_controller += conn.bytes_sent
-            transport.with_connection(self.cluster, node, body,
-                                      lambda why: setattr(outcome, "failed", why))
-        transport.fan_out(nodes, one, self.cluster.parallelism)
+            self.launcher.session(node, body, lambda why: setattr(outcome, "failed", why))
+        fan_out(nodes, one, self.cluster.parallelism)
 
     def _actions(self, node: str, *resources: str) -> list[Action]:
         return [a for a in self.plans[node] if a.resource in resources and a.changes]

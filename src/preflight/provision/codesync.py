@@ -14,11 +14,11 @@ import subprocess
 import time
 
 from preflight.config.inventory import Cluster
-from preflight.launchers import transport
+from preflight.launchers.targets import Target, resolve
 from preflight.provision.nodeshell import NodeFailed, NodeShell
 
 
-def ssh_command(cluster: Cluster, target: transport.Target) -> list[str]:
+def ssh_command(cluster: Cluster, target: Target) -> list[str]:
     """OpenSSH as our own connections behave: strict host keys, no prompts, bounded."""
     command = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
                "-o", f"UserKnownHostsFile={cluster.known_hosts}",
@@ -39,7 +39,7 @@ def sync(cluster: Cluster, shell: NodeShell, wanted) -> int:
     digest = hashlib.sha256(repr(sorted(wanted.source.items())).encode()).hexdigest()[:8]
     release = f"{time.strftime('%Y%m%d%H%M%S')}-{digest}"
     part, _, live = shell.run("release-prepare", node.workspace, release).partition("\n")
-    target = transport.resolve(cluster, node)
+    target = resolve(cluster, node)
     where = f"{target.user}@{target.hostname}" if target.user else target.hostname
     command = ["rsync", "-a", "--delete", "--stats", "-e", shlex.join(ssh_command(cluster, target))]
     command += [f"--exclude={pattern}" for pattern in cluster.sync.exclude]

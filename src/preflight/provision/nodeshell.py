@@ -9,7 +9,7 @@ from typing import BinaryIO
 
 from preflight import remote
 from preflight.config.inventory import Node
-from preflight.launchers import transport
+from preflight.launchers.base import Session
 
 SCRIPT = remote.source("provision_node.sh")
 # the controller's identity in a node lock: a rerun from here may take over a lock whose
@@ -31,7 +31,7 @@ def lock_path(node: Node) -> str:
 
 
 class NodeShell:
-    def __init__(self, conn: transport.Connection, node: Node) -> None:
+    def __init__(self, conn: Session, node: Node) -> None:
         self.conn, self.node = conn, node
 
     def run(self, verb: str, *args: str, data: str | bytes | BinaryIO | None = None,

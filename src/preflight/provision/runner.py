@@ -15,7 +15,8 @@ from preflight import remote
 from preflight.config.inventory import Cluster, Node
 from preflight.core.errors import UserError
 from preflight.facts import contract
-from preflight.launchers import hostkeys, registry, transport
+from preflight.launchers import hostkeys, registry
+from preflight.launchers.targets import resolve
 from preflight.provision import CHANGES_PENDING, FAILED, NOTHING_TO_DO, envbuild
 from preflight.provision.apply import Applier
 from preflight.provision.plan import Wanted, plan_node
@@ -71,7 +72,7 @@ def _host_keys(cluster: Cluster, nodes: list[Node]) -> dict[str, tuple[str, str]
     verifier = hostkeys.verifier(cluster.known_hosts, cluster.trust_new_host_keys)
     out = {}
     for node in nodes:
-        target = transport.resolve(cluster, node)
+        target = resolve(cluster, node)
         known = verifier.known(target.hostname) or verifier.known(node.name)
         if known:
             kind = "ssh-ed25519" if "ssh-ed25519" in known else sorted(known)[0]
@@ -112,7 +113,8 @@ def run(cluster: Cluster, nodes: list[Node], *, apply: bool, check: bool, log) -
     unplannable = any(a.verb == "error" for actions in plans.values() for a in actions)
     if not apply:
         return CHANGES_PENDING if changes else (FAILED if unplannable else NOTHING_TO_DO)
-    outcomes = Applier(cluster, plans, wanted, archive, checked, log).run(nodes)
+    with registry.create(cluster) as launcher:
+        outcomes = Applier(cluster, launcher, plans, wanted, archive, checked, log).run(nodes)
     failed = {n: o.failed for n, o in outcomes.items() if o.failed}
     sent = sum(o.bytes_from_controller for o in outcomes.values())
     peers = sum(o.bytes_from_peers for o in outcomes.values())

@@ -5,8 +5,11 @@ over SSH, and its label says why."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from preflight.config.inventory import Cluster, Node
-from preflight.launchers.base import Launcher, Result, Work
+from preflight.launchers import transport
+from preflight.launchers.base import Launcher, Result, Session, T, Work
 from preflight.launchers.slurm import drain as drain_mod
 from preflight.launchers.slurm import probe, runjob, steps
 from preflight.launchers.ssh import run_over_ssh
@@ -36,6 +39,11 @@ class SlurmLauncher(Launcher):
                                 kill_after, at_once=at_once)
         with runjob.steps(self.cluster, job) as alloc:
             return steps.per_node(alloc, work, timeout, kill_after)
+
+    def session(self, node: Node, work: Callable[[Session], T],
+                unreachable: Callable[[str], T]) -> T:
+        """Provisioning talks to one node at length: over SSH, as Slurm has no shell."""
+        return transport.with_connection(self.cluster, node, work, unreachable)
 
     def covering(self, names: list[str]) -> runjob.RunJob | None:
         """The run's job when it holds every one of names."""

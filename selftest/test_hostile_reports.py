@@ -41,7 +41,7 @@ def test_node_text_cannot_forge_or_garble_the_reports(tmp_path):
     pytorch_at(docs["node-2"])["version"] = FORGED + CONTROL
     pytorch_at(docs["node-3"])["version"] = "2.13.1-" + "x" * 10_000_000  # 10 MB
     pytorch_at(docs["node-4"])["version"] = "2.13.1\ud800"  # a lone surrogate
-    run = replay(tmp_path, docs, "-m", "env", "-n", "2")
+    run = replay(tmp_path, docs, "-m", "env")
     assert run.rc == 1
     summary = (tmp_path / "summary.md").read_text()
     assert "**FAIL: " in summary
@@ -87,7 +87,7 @@ def test_secrets_a_node_sends_reach_no_output(tmp_path):
     pytorch_at(docs["node-3"])["channel"] = SECRETS["anaconda"]
     docs["node-4"]["ssh"]["identity_pub"] = SECRETS["key"]
     docs["node-4"]["runtime"] = {"ok": False, "error": "ImportError: " + SECRETS["assignment"]}
-    run = replay(tmp_path, docs, "-n", "2")
+    run = replay(tmp_path, docs)
     assert run.rc == 1
     for name, text in outputs(tmp_path, run).items():
         for marker in MARKERS:

@@ -77,11 +77,11 @@ def _collective(doc: dict) -> dict:
 def test_64_node_report_in_headless_chromium(tmp_path):
     names = [f"node-{i}" for i in range(1, 65)]
     docs = recorded.fleet(names)
-    assert replay(tmp_path, docs, "-m", "not nccl", "-n", "2").rc == 0
+    assert replay(tmp_path, docs, "-m", "not nccl").rc == 0
     broken = copy.deepcopy(docs)
     nccl = next(r for r in broken["node-7"]["env"]["conda"] if r["name"] == "nccl")
     nccl["version"] = "2.21.5.1"
-    run = replay(tmp_path, broken, "-m", "not nccl", "-n", "2")
+    run = replay(tmp_path, broken, "-m", "not nccl")
     assert run.rc == 1
     doc = json.loads((tmp_path / "results.json").read_text())
     failed = sorted(c for c, o in run.cases.items() if o == "failed")

@@ -36,12 +36,12 @@ def bad(run) -> list[str]:
 def test_diff_and_waivers_end_to_end(sim, tmp_path):
     sim.ensure(4)
     plain = with_waivers(sim, tmp_path, None)
-    first = run_suites(plain, tmp_path, "-m", "env", "-n", "2")
+    first = run_suites(plain, tmp_path, "-m", "env", "-p", "no:xdist")
     assert first.rc == 0, first.output[-2000:]
     assert results(tmp_path)["diff"] is None  # no earlier run in this report dir
 
     sim.fault("pip-copy", "node-2")
-    second = run_suites(plain, tmp_path, "-m", "env", "-n", "2")
+    second = run_suites(plain, tmp_path, "-m", "env", "-p", "no:xdist")
     assert second.rc == 1
     assert bad(second)
     assert all(c.endswith("[node-2]") for c in bad(second))
@@ -59,7 +59,8 @@ def test_diff_and_waivers_end_to_end(sim, tmp_path):
          "owner": "ml@example.com", "expires": str(today - datetime.timedelta(days=1))},
         {"check": "test_env_*", "nodes": "node-1", "reason": "was flaky", "owner": "ops",
          "expires": str(today + datetime.timedelta(days=30))}]
-    third = run_suites(with_waivers(sim, tmp_path, waivers), tmp_path, "-m", "env", "-n", "2")
+    third = run_suites(with_waivers(sim, tmp_path, waivers), tmp_path, "-m", "env",
+                       "-p", "no:xdist")
     assert third.rc == 1  # the expired waiver's failure stands
     doc = results(tmp_path)
     waived = [r for r in doc["results"] if r["outcome"] == "waived"]
@@ -79,7 +80,7 @@ def test_diff_and_waivers_end_to_end(sim, tmp_path):
     assert "NCCL trial, OPS-7" in page.split('id="waivers"')[1]
 
     sim.heal_all()
-    fourth = run_suites(plain, tmp_path, "-m", "env", "-n", "2")
+    fourth = run_suites(plain, tmp_path, "-m", "env", "-p", "no:xdist")
     assert fourth.rc == 0, fourth.output[-2000:]
     diff = results(tmp_path)["diff"]
     assert diff["fixed"] == bad(second)

@@ -127,11 +127,23 @@ def run(cluster: Cluster, nodes: list[Node], *, apply: bool, check: bool, log) -
     return FAILED if failed or unplannable else verdict
 
 
+XDIST_FROM = 16  # nodes; below it xdist's start-up costs more than it saves (BENCHMARKS.md)
+
+
+def _workers(count: int) -> list[str]:
+    """pytest-xdist for the checks after apply only where it pays.
+
+    >>> _workers(4), _workers(64)
+    (['-p', 'no:xdist'], ['-n', 'auto'])
+    """
+    return ["-n", "auto"] if count >= XDIST_FROM else ["-p", "no:xdist"]
+
+
 def _check(cluster: Cluster, nodes: list[Node]) -> int:
     """The checks again, on the same nodes (the collective test aside: `nox -s nccl`)."""
     from ClusterShell.NodeSet import NodeSet
     command = [sys.executable, "-m", "pytest", "tests", "--rootdir", ".", "-q",
                f"--cluster={cluster.path}", f"--nodes={NodeSet.fromlist([n.name for n in nodes])}",
-               "-m", "not nccl", "-n", "auto", "-p", "no:cacheprovider",
+               "-m", "not nccl", *_workers(len(nodes)), "-p", "no:cacheprovider",
                f"--junitxml={Path('reports') / 'junit.xml'}"]
     return NOTHING_TO_DO if subprocess.run(command, check=False).returncode == 0 else FAILED

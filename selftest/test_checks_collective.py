@@ -1,12 +1,16 @@
 """The collective's verdicts: the culprit fails, the nodes it blocked say so; bandwidth
 against its floor."""
 
+import json
+
 import pytest
 
 from preflight.checks import collective, references
 from preflight.checks.findings import NotChecked
+from preflight.config import inventory
 from preflight.live import nccl
 from selftest.builders import node
+from selftest.suites import replay_cluster
 
 
 def verdicts(**reasons) -> dict:
@@ -77,3 +81,67 @@ def test_auto_without_a_reference_says_why(link, gpus, why):
 
 def test_cpu_nodes_have_no_gpu_model():
     assert references.gpu_model({"a": {}, "b": {"gpus": []}}) == ("none", 0)
+
+
+def ran(rc: int, seconds: float, stderr: str = "", ranks: list | None = None) -> dict:
+    stdout = "".join(f"{nccl.MARK}{json.dumps(r)}\n" for r in ranks or [])
+    return {"rc": rc, "timed_out": False, "stdout": stdout, "stderr": stderr,
+            "seconds": seconds}
+
+
+@pytest.fixture
+def three(tmp_path):
+    cluster = inventory.load(replay_cluster(tmp_path, ["a", "b", "c"]))
+    return cluster, nccl.plan_all(cluster, list(cluster.nodes))
+
+
+def test_a_node_whose_torchrun_exits_before_joining_is_the_one_culprit(three):
+    cluster, plan = three  # rendezvous timeout 120 s: 2 s is long before anyone gave up
+    waited = "torch.distributed.DistStoreError: Timed out after 121 seconds waiting for " \
+             "clients. 2/3 clients joined."
+    out = nccl.diagnose(plan, [ran(1, 121, waited), ran(1, 121, "RendezvousTimeoutError"),
+                               ran(1, 2.0, "Traceback ...\nModuleNotFoundError: No module "
+                                   "named 'torch'")], cluster)
+    culprit = out["nodes"]["c"]
+    assert culprit["reason"] == "exited before joining: torchrun exited 1 after 2.0 s: " \
+        "ModuleNotFoundError: No module named 'torch'"
+    assert "blocked_by" not in culprit
+    assert out["nodes"]["a"]["blocked_by"] == out["nodes"]["b"]["blocked_by"] == ["c"]
+    assert out["nodes"]["a"]["reason"].endswith("2/3 nodes joined; never joined: c")
+
+
+def test_a_worker_that_dies_before_init_completes_is_the_culprit(three):
+    cluster, plan = three
+    dead = {"rank": -1, "stage": "init", "ok": False, "checks": {}, "sweep": [],
+            "error": "ImportError: libnccl.so.2: cannot open shared object file"}
+    stuck = {**dead, "error": "DistStoreError: Timed out after 120 seconds"}
+    out = nccl.diagnose(plan, [ran(1, 120, ranks=[stuck]), ran(1, 120, ranks=[stuck]),
+                               ran(1, 3.5, ranks=[dead])], cluster)
+    assert out["nodes"]["c"]["reason"].startswith(
+        "exited before joining: its worker failed: ImportError: libnccl.so.2")
+    assert out["nodes"]["a"]["blocked_by"] == out["nodes"]["b"]["blocked_by"] == ["c"]
+
+
+def test_a_master_that_exits_early_takes_the_blame_from_its_workers(three):
+    cluster, plan = three
+    bind = "torch.distributed.DistNetworkError: The server socket has failed to listen on " \
+           "any local network address. port: 29500, name: EADDRINUSE"
+    refused = "torch.distributed.DistNetworkError: Connection refused"
+    out = nccl.diagnose(plan, [ran(1, 1.2, bind), ran(1, 30, refused), ran(1, 30, refused)],
+                        cluster)
+    assert out["nodes"]["a"]["reason"].startswith("exited before joining: torchrun exited 1")
+    assert "EADDRINUSE" in out["nodes"]["a"]["reason"]
+    assert out["nodes"]["b"]["blocked_by"] == out["nodes"]["c"]["blocked_by"] == ["a"]
+
+
+def test_a_late_failure_of_a_node_that_joined_is_not_an_early_exit(three):
+    cluster, plan = three
+    joined = {"rank": 2, "stage": "correctness", "ok": False, "checks": {"sum": False},
+              "sweep": []}
+    out = nccl.diagnose(plan, [ran(0, 5, ranks=[{**joined, "rank": 0, "ok": True,
+                                                 "stage": "done", "checks": {}}]),
+                               ran(0, 5, ranks=[{**joined, "rank": 1, "ok": True,
+                                                 "stage": "done", "checks": {}}]),
+                               ran(1, 5, ranks=[joined])], cluster)
+    assert out["nodes"]["c"]["reason"] == "rank 2 failed at correctness: sum"
+    assert not any("blocked_by" in v for v in out["nodes"].values())

@@ -83,6 +83,23 @@ def test_blocked_master_port_names_the_node_in_bounded_time(three, tmp_path):
     assert leftovers() == {n: [] for n in ("node-1", "node-2", "node-3", "node-4")}
 
 
+def test_a_node_that_exits_before_joining_is_the_one_culprit(three, tmp_path):
+    """node-3's env python is broken: its torchrun exits at once. node-3 fails, saying so;
+    the nodes that waited for it skip as blocked by it; the master names who never came."""
+    three.fault("break-env-python", "node-3")
+    run = run_suites(variant(three, tmp_path, **TIMEOUTS), tmp_path, "-m", "nccl",
+                     "--nodes", "node-[1-3]")
+    assert set(failing(run)) == {"node-3"}, run.output[-3000:]
+    own = run.messages["test_nccl_allreduce_completes_exact[node-3]"]
+    assert "exited before joining: torchrun exited" in own
+    for other in ("node-1", "node-2"):
+        case = f"test_nccl_allreduce_completes_exact[{other}]"
+        assert run.cases[case] == "skipped", run.messages.get(case)
+        assert "blocked by node-3" in run.messages[case]
+    assert "never joined: node-3" in recorded(tmp_path, "nccl")["nodes"]["node-1"]["reason"]
+    assert leftovers() == {n: [] for n in ("node-1", "node-2", "node-3", "node-4")}
+
+
 def test_loopback_hostname_named_before_any_torchrun(three, tmp_path):
     three.fault("hostname-loopback", "node-2")
     run = run_suites(three.cluster_yaml, tmp_path, "-m", "network and not slow")

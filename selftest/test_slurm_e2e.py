@@ -126,6 +126,24 @@ def test_drain_failed_and_resume_fixed_touch_only_our_own(bed, tmp_path):
             slurm.scontrol(anchor, "update", "nodename=node-4", "state=resume")
 
 
+def test_a_node_that_exits_before_joining_is_the_culprit_over_slurm(bed, tmp_path):
+    """The early-exit rule as steps of the run's Slurm job: node-3's torchrun cannot start."""
+    doc = yaml.safe_load(SLURM_YAML.read_text())
+    doc["nccl"].update(rdzv_timeout=10, collective_timeout=10, deadline=40)
+    path = tmp_path / "cluster.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    bed.fault("break-env-python", "node-3")
+    run = run_suites(path, tmp_path / "run", "-m", "nccl", "-p", "no:xdist")
+    assert set(failing(run)) == {"node-3"}, run.output[-3000:]
+    assert "exited before joining" in run.messages["test_nccl_allreduce_completes_exact[node-3]"]
+    for other in ("node-1", "node-2", "node-4"):
+        assert "blocked by node-3" in \
+            run.messages[f"test_nccl_allreduce_completes_exact[{other}]"]
+    outcome = json.loads((tmp_path / "run" / ".nccl.json").read_text())["value"]
+    assert outcome["launcher"].startswith("slurm job ")
+    _no_jobs_within(30)
+
+
 def test_a_killed_run_leaves_no_allocation(bed, tmp_path):
     argv = [sys.executable, "-m", "pytest", "tests", "--rootdir", str(REPO), "-q",
             "-p", "no:cacheprovider", f"--cluster={SLURM_YAML}", f"--report-dir={tmp_path}",

@@ -117,16 +117,46 @@ def diagnose(plan: Plan, raw: list[dict], cluster: Cluster) -> dict:
     master = plan.nodes[0].name
     address = f"{resolve(cluster, plan.nodes[0]).hostname}:{plan.port}"
     nodes = {}
+    waited = cluster.nccl.rdzv_timeout * EARLY
     for node, got in zip(plan.nodes, raw, strict=True):
         ranks = results_of(got.get("stdout", ""))
         nodes[node.name] = {"ranks": ranks, "ok": False,
-                            "reason": _reason(node.name, got, ranks, master, address)}
+                            "reason": _early(got, ranks, waited) or
+                            _reason(node.name, got, ranks, master, address)}
         nodes[node.name]["ok"] = nodes[node.name]["reason"] is None
     _blame_rendezvous(nodes, master)
     rank0 = next((r for n in nodes.values() for r in n["ranks"] if r.get("rank") == 0), None)
     return {"ok": all(n["ok"] for n in nodes.values()), "nodes": nodes,
             "world": len(plan.nodes), "master": address,
             "sweep": rank0["sweep"] if rank0 else []}
+
+
+EARLY = 0.5  # of the rendezvous timeout: a node that failed sooner never waited for anyone
+EXITED_EARLY = "exited before joining"
+# what a process that waited for others says: it is blocked, not a culprit
+WAITING = re.compile(r"clients joined|DistStoreError|Rendezvous\w*(Timeout|Closed)|timed out|"
+                     r"Timeout|Connection (refused|reset)", re.I)
+
+
+def _early(got: dict, ranks: list[dict], waited: float) -> str | None:
+    """Why a node is the culprit that never joined: its torchrun, or its worker, failed
+    well before the rendezvous could have timed out, and not from waiting on a peer."""
+    if "reach" in got or got["timed_out"] or got["rc"] == 0 or got["seconds"] >= waited:
+        return None
+    if any(r.get("stage") != "init" for r in ranks):
+        return None  # it joined: a later failure is judged as such
+    errors = [r.get("error") or "" for r in ranks]
+    if any(WAITING.search(e) for e in errors):
+        return None
+    if errors:
+        return f"{EXITED_EARLY}: its worker failed: {errors[0][:300]}"
+    err = got["stderr"]
+    if WAITING.search(err):
+        return None
+    tail = [ln.strip() for ln in err.strip().splitlines() if ln.strip()]
+    said = [ln for ln in tail if "Error" in ln or "error" in ln] or tail
+    return f"{EXITED_EARLY}: torchrun exited {got['rc']} after {got['seconds']:.1f} s: " + \
+        (said[-1][:300] if said else "no message")
 
 
 def _reason(name: str, got: dict, ranks: list[dict], master: str, address: str) -> str | None:
@@ -155,18 +185,29 @@ def _reason(name: str, got: dict, ranks: list[dict], master: str, address: str) 
     return f"torchrun exited {got['rc']}: " + (tail[-1][:300] if tail else "no result printed")
 
 
-NEVER_JOINED = ("could not reach the rendezvous", "unreachable", "lost during the run")
+NEVER_JOINED = ("could not reach the rendezvous", "unreachable", "lost during the run",
+                EXITED_EARLY)
 
 
 def _blame_rendezvous(nodes: dict, master: str) -> None:
     """Nodes that waited for a rendezvous that never completed name the ones that never
-    joined; those are the nodes to look at."""
-    absent = [n for n, v in nodes.items() if v["reason"] and v["reason"].startswith(NEVER_JOINED)]
+    joined; those are the nodes to look at. A master that exited early takes its
+    workers' "could not reach the rendezvous" with it: they are blocked, not culprits."""
+    if (nodes.get(master, {}).get("reason") or "").startswith(EXITED_EARLY):
+        for name, verdict in nodes.items():
+            if name != master and (verdict["reason"] or "").startswith(NEVER_JOINED[0]):
+                verdict["reason"] += f"; never joined: {master}"
+                verdict["blocked_by"] = [master]
+    absent = [n for n, v in nodes.items() if v["reason"] and
+              v["reason"].startswith(NEVER_JOINED) and "blocked_by" not in v]
     if not absent:
         return
     for verdict in nodes.values():
         reason = verdict["reason"] or ""
-        if "joined" in reason or reason == "rendezvous did not complete":
+        if "blocked_by" in verdict:
+            continue
+        if "joined" in reason or reason == "rendezvous did not complete" or (
+                not reason.startswith(NEVER_JOINED) and WAITING.search(reason)):
             verdict["reason"] = f"{reason}; never joined: {', '.join(absent)}"
             verdict["blocked_by"] = absent  # waited on the culprits: not a failed node
 

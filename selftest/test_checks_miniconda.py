@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from preflight.checks import miniconda
+from preflight.checks import environment, miniconda
 from selftest.builders import NODE
 
 DIR = {"exists": True, "kind": "dir", "mode": 0o755, "uid": 0, "owner": "root"}
@@ -57,3 +57,25 @@ def test_each_check_can_fail(check, path, value, found):
     assert findings
     assert all(f.node == "w1" and f.expected for f in findings)
     assert found in str(findings[0])
+
+
+DANGLING = {"exists": True, "kind": "link", "mode": 0o777, "uid": 0, "owner": "root",
+            "target": "/opt/miniconda/envs/.pytorch-dist-0a1b", "resolves": False}
+
+
+def test_a_dangling_env_link_names_its_target_with_a_hint():
+    found = miniconda.env_exists(NODE, broken("env.root", DANGLING))
+    assert len(found) == 1
+    assert "a symlink to /opt/miniconda/envs/.pytorch-dist-0a1b, which does not exist" in \
+        found[0].found
+    assert found[0].hint.startswith("the link /opt/miniconda/envs/dist -> ")
+    missing = environment.env_missing(NODE, broken("env", {"root": DANGLING}))
+    assert "dangling" in missing[0].found
+    assert "ln -sfn" in missing[0].hint
+
+
+def test_a_prefix_that_is_a_resolving_link_is_a_prefix():
+    relocated = {**DANGLING, "target": "/data/miniconda3", "resolves": True}
+    assert miniconda.prefix_exists(NODE, broken("miniconda.root", relocated)) == []
+    found = miniconda.prefix_exists(NODE, broken("miniconda.root", DANGLING))
+    assert "dangling" in found[0].found

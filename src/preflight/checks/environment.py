@@ -7,7 +7,7 @@ from collections import Counter
 import rattler
 from packaging.utils import canonicalize_name
 
-from preflight.checks import pipnames
+from preflight.checks import paths, pipnames
 from preflight.checks.findings import Finding
 from preflight.config.envspec import EnvSpec
 from preflight.config.inventory import Node
@@ -40,8 +40,11 @@ def describe(record: dict) -> str:
 def env_missing(node: Node, facts: dict) -> list[Finding]:
     if facts["env"].get("conda") is not None:
         return []
-    return [Finding(node.name, "env", f"env '{node.env_name}' at {node.env_prefix}",
-                    "no env there", "create it: conda env create -f environment.yml")]
+    root = facts["env"].get("root") or {}
+    dangling = paths.dangling_hint(node.env_prefix, root)
+    found = f"no env there: {paths.what_is_there(root)}" if dangling else "no env there"
+    return [Finding(node.name, "env", f"env '{node.env_name}' at {node.env_prefix}", found,
+                    dangling or "create it: conda env create -f environment.yml")]
 
 
 def census(cluster_facts: dict[str, dict]) -> dict[str, Counter]:

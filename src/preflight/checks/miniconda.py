@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from preflight.checks import paths
 from preflight.checks.findings import Finding
 from preflight.config.inventory import Node
 
@@ -10,10 +11,10 @@ LAYOUT = ("bin/conda", "condabin/conda", "etc/profile.d/conda.sh", "conda-meta")
 
 def prefix_exists(node: Node, facts: dict) -> list[Finding]:
     root = facts["miniconda"]["root"]
-    if root.get("kind") == "dir":
+    if paths.usable_dir(root):
         return []
-    found = "nothing there" if not root["exists"] else f"a {root['kind']}"
-    return [Finding(node.name, "miniconda prefix", f"a folder at {node.miniconda}", found,
+    return [Finding(node.name, "miniconda prefix", f"a folder at {node.miniconda}",
+                    paths.what_is_there(root), paths.dangling_hint(node.miniconda, root) or
                     "install Miniconda there (bash Miniconda3-*.sh -b -p PREFIX)")]
 
 
@@ -38,10 +39,12 @@ def env_exists(node: Node, facts: dict) -> list[Finding]:
     env = facts["env"]
     root = env["root"]
     # provision installs envs/.NAME-<hash> and points envs/NAME at it with a symlink
-    if (root.get("kind") == "dir" or root.get("resolves")) and env.get("conda") is not None:
+    if paths.usable_dir(root) and env.get("conda") is not None:
         return []
-    found = "no conda-meta in it" if env["root"]["exists"] else "no such folder"
+    found = "no conda-meta in it" if paths.usable_dir(root) else \
+        "no such folder" if not root["exists"] else paths.what_is_there(root)
     return [Finding(node.name, "conda env", f"env '{node.env_name}' at {node.env_prefix}", found,
+                    paths.dangling_hint(node.env_prefix, root) or
                     "create it: conda env create -f environment.yml")]
 
 

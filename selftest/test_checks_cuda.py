@@ -114,3 +114,36 @@ def test_gpu_less_node_passes_with_no_gpu_expected():
 def test_one_line_summary():
     assert report_text.one_line("w1", gpu_facts("a100x8-healthy.xml")) == \
         "[w1] torch 2.0.1, CUDA: True, 8 x NVIDIA A100-SXM4-80GB"
+
+
+@pytest.mark.parametrize(("error", "found"), [
+    # the runtime probe's own form: one line, the chain's cause in parentheses
+    ("ImportError: /e/lib/libtorch_cpu.so: invalid ELF header (caused by OSError: "
+     "/e/lib/libtorch_cpu.so: invalid ELF header)",
+     "OSError: /e/lib/libtorch_cpu.so: invalid ELF header -> ImportError: "),
+    # an older probe's: the message on the lines after "ImportError:"
+    ("ImportError:\n  /e/lib/libtorch_cpu.so: invalid ELF header", "ImportError: /e/lib/lib"),
+    ("Traceback (most recent call last):\nOSError: libcudart.so.11.0: cannot open\n\n"
+     "The above exception was the direct cause of the following exception:\n\n"
+     "ImportError: torch failed", "OSError: libcudart.so.11.0: cannot open -> ImportError"),
+])
+def test_a_chained_import_error_names_its_root_cause(error, found):
+    facts = {"runtime": {"ok": True, "torch_error": error}}
+    findings = cuda.available_as_declared(NODE, facts)
+    assert found in findings[0].found
+    assert "import torch" in findings[0].hint
+
+
+def test_the_runtime_probe_keeps_a_multiline_chain_on_one_line():
+    from preflight import remote
+    namespace = {"__name__": "runtime_describe"}
+    source = remote.source("runtime.py")
+    exec(compile(source[:source.index("out = {")], "<runtime>", "exec"), namespace)  # noqa: S102 - our file
+    try:
+        try:
+            raise OSError("libnccl.so.2:\n  cannot open")
+        except OSError as exc:
+            raise ImportError("\n  torch failed") from exc
+    except ImportError as exc:
+        text = namespace["describe"](exc)
+    assert text == "ImportError: torch failed (caused by OSError: libnccl.so.2: cannot open)"

@@ -50,7 +50,9 @@ def smi(facts: dict) -> dict | None:
 def _no_torch(node: Node, facts: dict) -> list[Finding]:
     runtime = facts["runtime"]
     error = runtime.get("torch_error") or runtime.get("error") or "no runtime facts"
-    return [Finding(node.name, "torch runtime", "torch imports in the env", cause(error))]
+    return [Finding(node.name, "torch runtime", "torch imports in the env", cause(error),
+                    f"the first part is the root cause; the whole traceback: "
+                    f"{node.env_prefix}/bin/python -c 'import torch' on the node")]
 
 
 EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b")
@@ -65,10 +67,28 @@ def cause(text: str) -> str:
     'OSError: libcudart.so.11.0: cannot open -> ImportError: torch failed'
     """
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    raised = [ln for ln in lines if EXCEPTION_LINE.match(ln)]
+    raised = [_whole(lines, i) for i, ln in enumerate(lines) if EXCEPTION_LINE.match(ln)]
+    caused = CAUSED_BY.search(" ".join(lines))  # the runtime probe's one-line chain
+    if caused and not any(caused.group(1) in r for r in raised[:-1]):
+        return f"{caused.group(1)} -> {CAUSED_BY.sub('', raised[-1] if raised else lines[-1])}"
     if len(raised) > 1 and raised[0] != raised[-1]:
         return f"{raised[0]} -> {raised[-1]}"
     return (raised or lines or ["no output"])[-1]
+
+
+CAUSED_BY = re.compile(r"\s*\(caused by (.+)\)\s*$")
+
+
+def _whole(lines: list[str], at: int) -> str:
+    """An exception line with the message that follows it ("ImportError:" alone, then
+    the text on the next lines) as one."""
+    line, rest = lines[at], []
+    for following in lines[at + 1:]:
+        if EXCEPTION_LINE.match(following) or following.startswith(("Traceback", "During ",
+                                                                      "The above ")):
+            break
+        rest.append(following)
+    return " ".join([line, *rest]) if line.endswith(":") and rest else line
 
 
 def available_as_declared(node: Node, facts: dict) -> list[Finding]:

@@ -47,7 +47,8 @@ class Case:
 
 UNREACHABLE = "test_miniconda_prefix_exists"
 LIVE = {"sshd-stop", "sshd-freeze", "sshd-freeze mid-run", "port-drop", "link-down",
-        "egress-drop", "slow-link", "known-hosts-drop"}
+        "egress-drop", "slow-link", "known-hosts-drop",
+        "pythonpath-numpy"}  # the user's ~/.bashrc acts only in a real ssh login
 CATALOGUE = {
     "sshd-stop": Case(test=UNREACHABLE, words=["node-3 unreachable", "Connection refused"]),
     "sshd-freeze": Case(test=UNREACHABLE, words=["node-3 unreachable", "handshake"]),
@@ -117,6 +118,14 @@ CATALOGUE = {
                  gpu_health={"dcgm_diag": 2, "dcgm_timeout": 30},
                  words=["DCGM Integration/pcie: expected Pass on GPU 3",
                         "52 Reconnect PCIe card"]),
+    "user-site-torch": Case(test="test_cuda_modules_imported_from_the_env",
+                            words=["torch imported from the env", "whose torch is",
+                                   ".local/lib/python3.11/site-packages/torch/__init__.py "
+                                   "(torch 2.0.2)", "pip install --user"]),
+    "pythonpath-numpy": Case(test="test_cuda_modules_imported_from_the_env",
+                             words=["numpy imported from the env",
+                                    "/root/simfault-pythonpath/numpy/__init__.py (numpy 1.21.0)",
+                                    "PYTHONPATH=/root/simfault-pythonpath"]),
     "kernel-unregister": Case(test="test_jupyter_kernel_registered",
                               words=["kernel 'pytorch-dist' registered", "not registered"]),
 }

@@ -1,9 +1,9 @@
 """CUDA: torch sees the declared GPUs, built for the env's CUDA, on a new-enough driver,
-with the same NCCL, GPU model and driver on every node."""
+with the same NCCL, GPU model and driver on every node; a job imports the env's torch."""
 
 import pytest
 
-from preflight.checks import cuda
+from preflight.checks import cuda, imports
 from preflight.checks.findings import require
 
 pytestmark = pytest.mark.cuda
@@ -43,3 +43,9 @@ def test_cuda_gpus_healthy(node, facts):
 @pytest.mark.reads("runtime", "gpu")
 def test_cuda_same_stack_on_every_node(node, facts, stacks):
     require(cuda.same_stack(node, stacks))
+
+
+@pytest.mark.reads("runtime")
+def test_cuda_modules_imported_from_the_env(node, facts):
+    """torch and numpy as a job imports them (the launch environment's sys.path)."""
+    require(imports.from_env(node, facts))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import StringConstraints
+from pydantic import Field, StringConstraints
 from typing_extensions import NotRequired, TypedDict
 
 # Bounds on what a node may send: a 10 MB "version" is no version (and would cost every
@@ -262,12 +262,28 @@ class TorchFacts(TypedDict):
     backends: NotRequired[dict[str, bool]]
 
 
+class ModuleOrigin(TypedDict):
+    file: Path
+    version: Word
+
+
+class UserSite(TypedDict):
+    enabled: bool
+    path: Path
+    error: NotRequired[str]
+
+
 class RuntimeFacts(TypedDict):
     ok: bool
     error: NotRequired[str]
     python: NotRequired[str]
     torch: NotRequired[TorchFacts]
     torch_error: NotRequired[str]
+    # what the launch environment really gives a job (older probes: absent)
+    modules: NotRequired[dict[str, ModuleOrigin]]
+    user_site: NotRequired[UserSite]
+    sys_path: NotRequired[Annotated[list[Path], Field(max_length=64)]]
+    launch_env: NotRequired[dict[Word, Annotated[str, StringConstraints(max_length=2048)]]]
 
 
 # section -> its shape. The node side registers a function under the same name with

@@ -1,6 +1,7 @@
 # Runtime facts from the env's own Python: what torch itself reports on this node.
 # Run by probe.py as a child process with a timeout; prints one JSON document.
 import json
+import os
 import sys
 import time
 
@@ -10,10 +11,10 @@ started = time.time()
 def describe(exc):
     """The exception and what caused it: `import torch` failing on a missing libcudart
     says so only in the chained exception."""
-    text = "%s: %s" % (type(exc).__name__, exc)
+    text = "%s: %s" % (type(exc).__name__, " ".join(str(exc).split()))
     cause = exc.__cause__ or exc.__context__
-    if cause is not None:
-        text += " (caused by %s: %s)" % (type(cause).__name__, cause)
+    if cause is not None:  # one line: a multi-line message must not hide the cause
+        text += " (caused by %s: %s)" % (type(cause).__name__, " ".join(str(cause).split()))
     return text
 
 
@@ -52,5 +53,24 @@ try:
     out["numpy"] = numpy.__version__
 except Exception as exc:
     out["numpy_error"] = "%s: %s" % (type(exc).__name__, exc)
+# Where the job's imports really come from, in the environment the launcher gave this
+# process (the user's startup files included): a user-site or PYTHONPATH copy wins over
+# the env's without a word.
+out["modules"] = {}
+for _name in ("torch", "numpy"):
+    _mod = sys.modules.get(_name)
+    if _mod is not None:
+        out["modules"][_name] = {"file": getattr(_mod, "__file__", None) or "",
+                                 "version": str(getattr(_mod, "__version__", ""))[:64]}
+try:
+    import site
+    out["user_site"] = {"enabled": bool(site.ENABLE_USER_SITE),
+                        "path": site.getusersitepackages()}
+except Exception as exc:
+    out["user_site"] = {"enabled": False, "path": "", "error": describe(exc)}
+out["sys_path"] = [p[:512] for p in sys.path[:64]]
+LAUNCH_VARS = ("PATH", "PYTHONPATH", "PYTHONHOME", "PYTHONNOUSERSITE", "PYTHONSTARTUP",
+               "LD_LIBRARY_PATH", "LD_PRELOAD", "CONDA_PREFIX")
+out["launch_env"] = {k: os.environ[k][:2048] for k in LAUNCH_VARS if k in os.environ}
 out["seconds"] = round(time.time() - started, 3)
 print(json.dumps(out))

@@ -187,9 +187,9 @@ def _replayed(name: str, case: Case, sim, tmp_path: Path, healthy: dict):
     sim.fault(name.split(" ", maxsplit=1)[0], case.node, *case.args)
     cluster = _cluster_for(case, sim, tmp_path)
     spec = inventory.load(cluster)
-    # settings that change what the probe gathers (dcgm): every node probed with them
-    docs = nodeprobe.probe_all(spec) if case.gpu_health or case.nccl else \
-        {**healthy, case.node: nodeprobe.probe_in_node(spec, case.node)}
+    # settings that change what the probe gathers (dcgm) reach the faulty node's probe;
+    # the others' checks of them skip either way (no dcgmi there)
+    docs = {**healthy, case.node: nodeprobe.probe_in_node(spec, case.node)}
     facts = tmp_path / "replayed.json"
     facts.write_text(json.dumps(docs))
     return run_suites(cluster, tmp_path, f"--facts={facts}", *case.select, "-p", "no:xdist",

@@ -129,7 +129,7 @@ def test_drain_failed_and_resume_fixed_touch_only_our_own(bed, tmp_path):
 def test_a_node_that_exits_before_joining_is_the_culprit_over_slurm(bed, tmp_path):
     """The early-exit rule as steps of the run's Slurm job: node-3's torchrun cannot start."""
     doc = yaml.safe_load(SLURM_YAML.read_text())
-    doc["nccl"].update(rdzv_timeout=10, collective_timeout=10, deadline=40)
+    doc["nccl"].update(rdzv_timeout=6, collective_timeout=6, deadline=25)
     path = tmp_path / "cluster.yaml"
     path.write_text(yaml.safe_dump(doc))
     bed.fault("break-env-python", "node-3")

@@ -3,7 +3,7 @@ with the same NCCL, GPU model and driver on every node; a job imports the env's 
 
 import pytest
 
-from preflight.checks import cuda, imports
+from preflight.checks import cuda, imports, launchenv
 from preflight.checks.findings import require
 
 pytestmark = pytest.mark.cuda
@@ -49,3 +49,15 @@ def test_cuda_same_stack_on_every_node(node, facts, stacks):
 def test_cuda_modules_imported_from_the_env(node, facts):
     """torch and numpy as a job imports them (the launch environment's sys.path)."""
     require(imports.from_env(node, facts))
+
+
+@pytest.fixture(scope="session")
+def launch_envs(cluster, cluster_facts):
+    """Every node's launch variables, tallied once per run."""
+    return launchenv.LaunchEnvs(cluster_facts, cluster.launch.may_differ)
+
+
+@pytest.mark.reads("runtime")
+def test_cuda_launch_environment_same_on_every_node(node, facts, launch_envs):
+    """PYTHONPATH, LD_LIBRARY_PATH, PATH ... as a job gets them (the node's own vs the rest)."""
+    require(launch_envs.odd(node))

@@ -199,6 +199,14 @@ class ReportSettings(Strict):
     history: int = Field(20, ge=0, le=1000)  # runs kept in reports/history/ for the diff
 
 
+class LaunchSettings(Strict):
+    """What a job's launch environment may hold. may_differ: variables expected to differ
+    between nodes (all others must be the same on every node; our default, no anchor
+    checks this)."""
+
+    may_differ: list[str] = []
+
+
 class ClusterFile(Strict):
 
     cluster: str
@@ -212,6 +220,7 @@ class ClusterFile(Strict):
     provision: ProvisionSettings = ProvisionSettings()
     report: ReportSettings = ReportSettings()
     gpu_health: GpuHealthSettings = GpuHealthSettings()
+    launch: LaunchSettings = LaunchSettings()
     launcher: Literal["ssh", "slurm"] = "ssh"
     slurm: SlurmSettings = SlurmSettings()
     defaults: Defaults = Defaults()

@@ -1,0 +1,58 @@
+"""The launch environment is the same on every node: the variables a job's Python and
+loader read (PYTHONPATH, LD_LIBRARY_PATH, ...), as the runtime probe recorded them in the
+environment a launcher gives a job. The odd node is named by plurality, as env drift is;
+cluster.yaml's `launch.may_differ` lists variables expected to differ."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from ClusterShell.NodeSet import NodeSet
+
+from preflight.checks.findings import Finding, NotChecked
+from preflight.checks.sameness import ABSENT, drift, standing
+from preflight.config.inventory import Node
+from preflight.facts import contract
+
+UNSET = "(unset)"
+
+
+class LaunchEnvs:
+    """Every reached node's recorded launch variables, tallied once per run."""
+
+    def __init__(self, cluster_facts: dict[str, dict], may_differ: list[str]) -> None:
+        skip = set(may_differ)
+        self.envs = {name: {k: v for k, v in f["runtime"]["launch_env"].items() if k not in skip}
+                     for name, f in contract.usable(cluster_facts, "runtime").items()
+                     if f["runtime"].get("launch_env") is not None}
+        self.rows = {var: {n: v if v != ABSENT else UNSET for n, v in values.items()}
+                     for var, values in drift(self.envs).items()}
+        self.tallies = {var: Counter(v.values()).most_common() for var, v in self.rows.items()}
+
+    def odd(self, node: Node) -> list[Finding]:
+        if node.name not in self.envs:
+            raise NotChecked(f"{node.name}: launch environment not checked: the runtime probe "
+                             "did not record it (it failed, or the facts are from an older "
+                             "probe)")
+        found = []
+        for var, values in sorted(self.rows.items()):
+            mine, where = values[node.name], standing(values[node.name], self.tallies[var])
+            if where is None:
+                continue
+            if where[0] == "tie":
+                split = "; ".join(f"{_on(values, v)}: {v}" for v in where[1])
+                found.append(Finding(node.name, "same launch environment",
+                                     f"one {var} on every node", f"{var}={mine}",
+                                     f"no majority: {split}"))
+                continue
+            usual = self.tallies[var][0][0]
+            found.append(Finding(
+                node.name, "same launch environment", f"{var}={usual}, as on "
+                f"{_on(values, usual)}", f"{var}={mine}",
+                "set in a shell startup file or the launcher's environment? (cluster.yaml "
+                "launch.may_differ lists variables expected to differ)"))
+        return found
+
+
+def _on(values: dict[str, str], value: str) -> str:
+    return str(NodeSet.fromlist([n for n, v in values.items() if v == value]))

@@ -30,12 +30,9 @@ def probe_in_node(cluster: Cluster, name: str) -> dict:
     done = in_node(anchor, "env", "-i", *LOGIN_ENV, "timeout", "-k", "2", str(int(seconds)),
                    "sh", "-c", probe.probe_command(node, script), check=False,
                    timeout=seconds + 10, cwd="/")
-    found, reason = probe.parse(Result("probe", done.returncode, done.stdout, done.stderr,
-                                       time.monotonic() - started, done.returncode == 124),
-                                bound)
-    return {**found, "reach": {"ok": reason is None, "reason": reason, "executions": 1,
-                               "seconds": round(time.monotonic() - started, 3),
-                               "launcher": "nsenter (selftest)"}}
+    return probe.document(Result("probe", done.returncode, done.stdout, done.stderr,
+                                 time.monotonic() - started, done.returncode == 124),
+                          bound, "nsenter (selftest)")
 
 
 def probe_all(cluster: Cluster) -> dict[str, dict]:

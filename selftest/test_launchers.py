@@ -67,3 +67,14 @@ def test_run_state_round_trips_through_workerinput():
     state = RunState(checked_facts="/tmp/x.json", launcher={"job": None})
     assert RunState.from_dict(state.as_dict()) == state
     assert RunState().run_id != RunState().run_id
+
+
+def test_the_sweep_runs_on_every_node_even_after_a_deadline(cluster):
+    launcher = registry.create(cluster, "local")
+    got, swept = launcher.run_and_sweep(
+        {"node-1": ("sleep 30", ""), "node-2": ("echo done", "")}, 0.5,
+        {"node-1": ("echo swept-1", ""), "node-2": ("echo swept-2", "")}, 5, kill_after=1)
+    assert got["node-1"].timed_out
+    assert got["node-2"].stdout == "done\n"
+    assert {n: r.stdout for n, r in swept.items()} == {"node-1": "swept-1\n",
+                                                        "node-2": "swept-2\n"}

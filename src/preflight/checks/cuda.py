@@ -55,6 +55,7 @@ def _no_torch(node: Node, facts: dict) -> list[Finding]:
                     f"{node.env_prefix}/bin/python -c 'import torch' on the node")]
 
 
+CAUSED_BY = re.compile(r"\s*\(caused by (.+)\)\s*$")  # the runtime probe's one-line chain
 EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b")
 
 
@@ -68,15 +69,12 @@ def cause(text: str) -> str:
     """
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
     raised = [_whole(lines, i) for i, ln in enumerate(lines) if EXCEPTION_LINE.match(ln)]
-    caused = CAUSED_BY.search(" ".join(lines))  # the runtime probe's one-line chain
+    caused = CAUSED_BY.search(" ".join(lines))
     if caused and not any(caused.group(1) in r for r in raised[:-1]):
         return f"{caused.group(1)} -> {CAUSED_BY.sub('', raised[-1] if raised else lines[-1])}"
     if len(raised) > 1 and raised[0] != raised[-1]:
         return f"{raised[0]} -> {raised[-1]}"
     return (raised or lines or ["no output"])[-1]
-
-
-CAUSED_BY = re.compile(r"\s*\(caused by (.+)\)\s*$")
 
 
 def _whole(lines: list[str], at: int) -> str:

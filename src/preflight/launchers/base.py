@@ -63,6 +63,15 @@ class Launcher:
         at the same time (a collective), not within cluster.yaml's parallelism."""
         raise NotImplementedError
 
+    def run_and_sweep(self, work: dict[str, Work], timeout: float, sweep: dict[str, Work],
+                      sweep_timeout: float, *, kill_after: int = 2, at_once: bool = False,
+                      ) -> tuple[dict[str, Result | str], dict[str, Result | str]]:
+        """run(work), then each node's sweep (what must run there afterwards, whatever
+        work's outcome: killing what escaped the deadline). Here two runs; the SSH
+        launcher does both on one connection per node."""
+        return (self.run(work, timeout, kill_after, at_once=at_once),
+                self.run(sweep, sweep_timeout))
+
     def session(self, node: Node, work: Callable[[Session], T],
                 unreachable: Callable[[str], T]) -> T:
         """work(session) on one node, several commands in turn (provisioning: lock,

@@ -44,10 +44,7 @@ class LocalLauncher(Launcher):
                                     **probe.cluster_args(self.cluster, node))
         seconds, bound = probe.probe_bound(self.cluster, node)
         done = run_here(probe.probe_command(node, script), "", seconds)
-        found, reason = probe.parse(done, bound)
-        return {**found, "reach": {"ok": reason is None, "reason": reason, "executions": 1,
-                                   "seconds": round(done.seconds, 3),
-                                   "launcher": self.name}}
+        return probe.document(done, bound, self.name)
 
 
 def run_here(command: str, stdin: str, timeout: float, kill_after: float = 2) -> Result:

@@ -101,6 +101,14 @@ def ssh_args(cluster: Cluster) -> dict | None:
     return {"identity_file": settings.identity_file, "client_config": settings.client_config}
 
 
+def document(done: Result, bound: str, launcher: str) -> dict:
+    """The node's facts from one probe run as a launcher returns them: the document, or
+    nothing, with `reach` saying which and why."""
+    found, reason = parse(done, bound)
+    return {**found, "reach": {"ok": reason is None, "reason": reason, "executions": 1,
+                               "seconds": round(done.seconds, 3), "launcher": launcher}}
+
+
 def parse(done: Result, bound: str = "command_timeout") -> tuple[dict, str | None]:
     """The probe's JSON document from its run, or why there is none."""
     if done.timed_out:

@@ -18,7 +18,7 @@ class SshLauncher(Launcher):
 
     def gather(self, nodes: list[Node], runtime: bool = True) -> dict[str, dict]:
         return fan_out(nodes, lambda n: gather_node(self.cluster, n, runtime),
-                                 self.cluster.parallelism, label="facts")
+                       self.cluster.parallelism, label="facts")
 
     def after_run(self, results: list[dict], *, drain: bool, resume: bool) -> dict | None:
         """Over SSH, Slurm is told only when asked (--drain-failed, --resume-fixed)."""
@@ -35,6 +35,36 @@ class SshLauncher(Launcher):
             at_once: bool = False) -> dict[str, Result | str]:
         return run_over_ssh(self.cluster, [self.node(n) for n in work], work, timeout,
                             kill_after, at_once=at_once)
+
+    def run_and_sweep(self, work: dict[str, Work], timeout: float, sweep: dict[str, Work],
+                      sweep_timeout: float, *, kill_after: int = 2, at_once: bool = False,
+                      ) -> tuple[dict[str, Result | str], dict[str, Result | str]]:
+        return run_and_sweep_over_ssh(self.cluster, [self.node(n) for n in work], work,
+                                      timeout, sweep, sweep_timeout, kill_after=kill_after,
+                                      at_once=at_once)
+
+
+def run_and_sweep_over_ssh(cluster: Cluster, nodes: list[Node], work: dict[str, Work],  # noqa: PLR0917 - run_over_ssh's arguments and the sweep's
+                           timeout: float, sweep: dict[str, Work], sweep_timeout: float, *,
+                           kill_after: int = 2, at_once: bool = False,
+                           ) -> tuple[dict[str, Result | str], dict[str, Result | str]]:
+    """Each node's work, then its sweep, on one connection (one handshake a node); a node
+    whose connection was lost on the way is swept over a new one."""
+    def one(node: Node) -> tuple[Result | str, Result | str | None]:
+        def both(conn: transport.Connection) -> tuple[Result | str, Result | str]:
+            command, stdin = work[node.name]
+            done = conn.run(command, timeout, stdin=stdin or None, kill_after=kill_after)
+            try:
+                return done, conn.run(sweep[node.name][0], sweep_timeout)
+            except transport.Unreachable as exc:
+                return done, f"lost during the run: {exc}"
+        return transport.with_connection(cluster, node, both, lambda why: (why, None))
+    pairs = fan_out(nodes, one, len(nodes) if at_once else cluster.parallelism)
+    lost = [n for n in nodes if pairs[n.name][1] is None]
+    swept = {name: pair[1] for name, pair in pairs.items() if pair[1] is not None}
+    if lost:
+        swept |= run_over_ssh(cluster, lost, sweep, sweep_timeout)
+    return {name: pair[0] for name, pair in pairs.items()}, swept
 
 
 def run_over_ssh(cluster: Cluster, nodes: list[Node], work: dict[str, Work], timeout: float,

@@ -83,9 +83,9 @@ def run(cluster: Cluster, launcher: Launcher, plan: Plan) -> dict:
              for rank, n in enumerate(plan.nodes)}
     label = launcher.label(names)
     with Progress(f"collective ({len(names)} nodes, {label})", 1) as shown:
-        got = shown.track("torchrun", launcher.run, work, cluster.nccl.deadline,
-                          KILL_AFTER_S, True)  # at_once
-    swept = launcher.run(sweep, CLEAN_S)
+        got, swept = shown.track("torchrun", lambda: launcher.run_and_sweep(
+            work, cluster.nccl.deadline, sweep, CLEAN_S, kill_after=KILL_AFTER_S,
+            at_once=True))
     raw = [_raw(got[n]) if isinstance(got[n], Result) else {"reach": got[n]} for n in names]
     cleaned = {name: "clean" if isinstance(r, Result) and r.rc == 0 else
                f"not cleaned: {r if isinstance(r, str) else r.stderr.strip()[-300:]}"
@@ -150,13 +150,10 @@ def _early(got: dict, ranks: list[dict], waited: float) -> str | None:
         return None
     if errors:
         return f"{EXITED_EARLY}: its worker failed: {errors[0][:300]}"
-    err = got["stderr"]
-    if WAITING.search(err):
+    if WAITING.search(got["stderr"]):
         return None
-    tail = [ln.strip() for ln in err.strip().splitlines() if ln.strip()]
-    said = [ln for ln in tail if "Error" in ln or "error" in ln] or tail
     return f"{EXITED_EARLY}: torchrun exited {got['rc']} after {got['seconds']:.1f} s: " + \
-        (said[-1][:300] if said else "no message")
+        (_last_error(got["stderr"], any_line=True) or "no message")
 
 
 def _reason(name: str, got: dict, ranks: list[dict], master: str, address: str) -> str | None:
@@ -181,8 +178,14 @@ def _reason(name: str, got: dict, ranks: list[dict], master: str, address: str) 
         first = bad[0]
         what = first.get("error") or ", ".join(k for k, v in first["checks"].items() if not v)
         return f"rank {first['rank']} failed at {first['stage']}: {what}"
-    tail = [ln for ln in err.strip().splitlines() if "Error" in ln or "error" in ln]
-    return f"torchrun exited {got['rc']}: " + (tail[-1][:300] if tail else "no result printed")
+    return f"torchrun exited {got['rc']}: " + (_last_error(err) or "no result printed")
+
+
+def _last_error(stderr: str, any_line: bool = False) -> str:
+    """The last line of stderr that names an error (or, with any_line, the last line)."""
+    lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
+    said = [ln for ln in lines if "Error" in ln or "error" in ln] or (lines if any_line else [])
+    return said[-1][:300] if said else ""
 
 
 NEVER_JOINED = ("could not reach the rendezvous", "unreachable", "lost during the run",

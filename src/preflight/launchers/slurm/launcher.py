@@ -12,7 +12,7 @@ from preflight.launchers import transport
 from preflight.launchers.base import Launcher, Result, Session, T, Work
 from preflight.launchers.slurm import drain as drain_mod
 from preflight.launchers.slurm import probe, runjob, steps
-from preflight.launchers.ssh import run_over_ssh
+from preflight.launchers.ssh import run_and_sweep_over_ssh, run_over_ssh
 
 
 class SlurmLauncher(Launcher):
@@ -39,6 +39,16 @@ class SlurmLauncher(Launcher):
                                 kill_after, at_once=at_once)
         with runjob.steps(self.cluster, job) as alloc:
             return steps.per_node(alloc, work, timeout, kill_after)
+
+    def run_and_sweep(self, work: dict[str, Work], timeout: float, sweep: dict[str, Work],
+                      sweep_timeout: float, *, kill_after: int = 2, at_once: bool = False,
+                      ) -> tuple[dict[str, Result | str], dict[str, Result | str]]:
+        if self.covering(list(work)) is None:
+            return run_and_sweep_over_ssh(self.cluster, [self.node(n) for n in work], work,
+                                          timeout, sweep, sweep_timeout,
+                                          kill_after=kill_after, at_once=at_once)
+        return super().run_and_sweep(work, timeout, sweep, sweep_timeout,
+                                     kill_after=kill_after, at_once=at_once)
 
     def session(self, node: Node, work: Callable[[Session], T],
                 unreachable: Callable[[str], T]) -> T:

@@ -132,6 +132,8 @@ def test_a_node_that_exits_before_joining_is_the_culprit_over_slurm(bed, tmp_pat
     doc["nccl"].update(rdzv_timeout=6, collective_timeout=6, deadline=25)
     path = tmp_path / "cluster.yaml"
     path.write_text(yaml.safe_dump(doc))
+    # an earlier test stopped node-4's slurmd: Slurm lists it not responding until it is back
+    slurm.wait_idle(head(), [f"node-{i}" for i in (1, 2, 3, 4)], 60)
     bed.fault("break-env-python", "node-3")
     run = run_suites(path, tmp_path / "run", "-m", "nccl", "-p", "no:xdist")
     assert set(failing(run)) == {"node-3"}, run.output[-3000:]

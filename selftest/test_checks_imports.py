@@ -54,3 +54,41 @@ def test_facts_without_module_origins_are_not_checked_never_passed():
     del older["runtime"]["modules"]
     with pytest.raises(NotChecked, match="module origins not checked"):
         imports.from_env(NODE, older)
+
+
+def test_a_user_site_holding_packages_is_named_with_its_pth_lines():
+    doc = facts(f"{SITE}/torch/__init__.py")
+    doc["runtime"]["user_site"].update(
+        exists=True, entries=["requests", "extra.pth"], count=2,
+        pth={"extra.pth": ["/scratch/old-libs"]})
+    found = imports.from_env(NODE, doc)
+    assert [f.check for f in found] == ["import origin"]
+    assert "user site /root/.local/lib/python3.11/site-packages on, holding requests, " \
+           "extra.pth; its .pth files add extra.pth: /scratch/old-libs" in found[0].found
+    assert found[0].severity == "drain"
+    doc["runtime"]["user_site"]["enabled"] = False  # PYTHONNOUSERSITE=1: not imported
+    assert imports.from_env(NODE, doc) == []
+
+
+def which(**found) -> dict:
+    doc = facts(f"{SITE}/torch/__init__.py")
+    doc["runtime"]["which"] = {"python": None, "torchrun": None} | found
+    return doc
+
+
+def test_python_and_torchrun_on_path_are_the_envs_or_absent():
+    assert imports.on_path(NODE, which()) == []
+    mine = {"path": f"{ENV}/bin/torchrun", "real": f"{ENV}/bin/torchrun"}
+    assert imports.on_path(NODE, which(torchrun=mine)) == []
+
+
+def test_another_torchrun_on_path_is_named_with_where_it_leads():
+    other = {"path": "/usr/local/bin/torchrun", "real": "/opt/conda/bin/torchrun"}
+    found = imports.on_path(NODE, which(torchrun=other))
+    assert [str(f).split(" (PATH=")[0] for f in found] == [
+        "w1: python on PATH: expected torchrun on PATH from the env "
+        "(/opt/miniconda/envs/dist/bin) or not on PATH, found /usr/local/bin/torchrun -> "
+        "/opt/conda/bin/torchrun"]
+    older = facts(f"{SITE}/torch/__init__.py")
+    with pytest.raises(NotChecked, match="python and torchrun on PATH not checked"):
+        imports.on_path(NODE, older)

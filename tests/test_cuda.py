@@ -3,7 +3,7 @@ with the same NCCL, GPU model and driver on every node; a job imports the env's 
 
 import pytest
 
-from preflight.checks import cuda, imports, launchenv
+from preflight.checks import cuda, imports, launchenv, libraries
 from preflight.checks.findings import require
 
 pytestmark = pytest.mark.cuda
@@ -51,6 +51,18 @@ def test_cuda_modules_imported_from_the_env(node, facts):
     require(imports.from_env(node, facts))
 
 
+@pytest.mark.reads("runtime")
+def test_cuda_python_on_path_is_the_envs(node, facts):
+    """`python` and `torchrun` as a job's PATH finds them: the env's, or none."""
+    require(imports.on_path(node, facts))
+
+
+@pytest.mark.reads("runtime")
+def test_cuda_libraries_resolved_from_the_env(node, facts):
+    """libnccl.so.2, libcudart, libcudnn, libcublas as the loader resolves them for a job."""
+    require(libraries.from_env(node, facts))
+
+
 @pytest.fixture(scope="session")
 def launch_envs(cluster, cluster_facts):
     """Every node's launch variables, tallied once per run."""
@@ -60,4 +72,4 @@ def launch_envs(cluster, cluster_facts):
 @pytest.mark.reads("runtime")
 def test_cuda_launch_environment_same_on_every_node(node, facts, launch_envs):
     """PYTHONPATH, LD_LIBRARY_PATH, PATH ... as a job gets them (the node's own vs the rest)."""
-    require(launch_envs.odd(node))
+    require(*launch_envs.odd(node))

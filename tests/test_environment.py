@@ -2,7 +2,7 @@
 
 import pytest
 
-from preflight.checks import environment, lock, sameness
+from preflight.checks import environment, integrity, lock, sameness
 from preflight.checks.findings import require
 
 pytestmark = [pytest.mark.env, pytest.mark.reads("env")]
@@ -31,6 +31,11 @@ def test_env_channels_allowed(node, facts, allowed_channels):
 
 def test_env_records_intact(node, facts):
     require(environment.env_missing(node, facts) or environment.records_intact(node, facts))
+
+
+def test_env_files_match_their_records(node, facts):
+    """Every file of every record there at its recorded size (env.verify: sha256 hashes)."""
+    require(environment.env_missing(node, facts) or integrity.files_match_records(node, facts))
 
 
 def test_env_no_pip_copy_of_conda_package(node, facts):

@@ -16,15 +16,55 @@ PACKAGES = {"torch": ("pytorch", "torch"), "numpy": ("numpy", "numpy")}
 
 
 def from_env(node: Node, facts: dict) -> list[Finding]:
-    """Every recorded module's file lies inside the env prefix."""
+    """Every recorded module's file lies inside the env prefix, and no user site adds
+    packages in front of the env's."""
     runtime = facts["runtime"]
     modules = runtime.get("modules")
     if modules is None:
         raise NotChecked(f"{node.name}: module origins not checked: the runtime probe did not "
                          "record them (it failed, or the facts are from an older probe)")
-    inside = _prefixes(node, facts)
+    inside = prefixes(node, facts)
     return [_finding(node, name, origin, facts) for name, origin in sorted(modules.items())
-            if not origin["file"].startswith(inside)]
+            if not origin["file"].startswith(inside)] + _user_site(node, runtime)
+
+
+def _user_site(node: Node, runtime: dict) -> list[Finding]:
+    """A user site that is on and holds packages: every job imports them before the env's
+    (python -s or PYTHONNOUSERSITE=1 turn it off)."""
+    user = runtime.get("user_site") or {}
+    if not user.get("enabled") or not user.get("entries"):
+        return []
+    shown = ", ".join(user["entries"][:8]) + (f" and {user['count'] - 8} more"
+                                               if user.get("count", 0) > 8 else "")
+    added = [f"{name}: {' '.join(lines)}" for name, lines in (user.get("pth") or {}).items()
+             if lines]
+    extra = f"; its .pth files add {'; '.join(added[:4])}" if added else ""
+    return [Finding(node.name, "import origin", "no user site packages in a job's imports "
+                    "(or the user site off)",
+                    f"user site {user['path']} on, holding {shown}{extra}",
+                    "pip install --user put them there; remove them, or set "
+                    "PYTHONNOUSERSITE=1 in the launch environment", severity="drain")]
+
+
+def on_path(node: Node, facts: dict) -> list[Finding]:
+    """The `python` and `torchrun` a job's PATH finds are the env's (or none: a launcher
+    that calls the env's by its full path needs none)."""
+    runtime = facts["runtime"]
+    which = runtime.get("which")
+    if which is None:
+        raise NotChecked(f"{node.name}: python and torchrun on PATH not checked: the runtime "
+                         "probe did not record them (an older probe)")
+    inside = prefixes(node, facts)
+    path = (runtime.get("launch_env") or {}).get("PATH", "(unset)")
+    return [Finding(node.name, "python on PATH", f"{name} on PATH from the env "
+                    f"({node.env_prefix}/bin) or not on PATH",
+                    f"{found['path']}" + (f" -> {found['real']}" if found["real"] !=
+                                           found["path"] else ""),
+                    f"PATH={path} in the launch environment finds another {name} first; "
+                    "a job started as `" + name + "` runs it", severity="investigate")
+            for name, found in sorted(which.items())
+            if found and not (found["path"].startswith(inside) or
+                              found["real"].startswith(inside))]
 
 
 def _env(facts: dict) -> dict:
@@ -36,8 +76,9 @@ def _env(facts: dict) -> dict:
         return {}
 
 
-def _prefixes(node: Node, facts: dict) -> tuple[str, ...]:
-    """The env's path, and where it points when it is a link (provision's envs/NAME)."""
+def prefixes(node: Node, facts: dict) -> tuple[str, ...]:
+    """The folders a file of the env may lie in: the env's path, and where it points when
+    it is a link (provision's envs/NAME)."""
     prefix = node.env_prefix.rstrip("/")
     target = (_env(facts).get("root") or {}).get("target")
     if not target:
@@ -50,7 +91,7 @@ def _finding(node: Node, name: str, origin: dict, facts: dict) -> Finding:
     return Finding(node.name, "import origin",
                    f"{name} imported from the env ({node.env_prefix}){_env_has(name, facts)}",
                    f"{origin['file'] or 'no file'} ({name} {origin['version'] or '?'})",
-                   _why(origin["file"], facts["runtime"]))
+                   _why(origin["file"], facts["runtime"]), severity="drain")
 
 
 def _env_has(name: str, facts: dict) -> str:

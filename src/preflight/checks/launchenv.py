@@ -10,7 +10,7 @@ from collections import Counter
 from ClusterShell.NodeSet import NodeSet
 
 from preflight.checks.findings import Finding, NotChecked
-from preflight.checks.sameness import ABSENT, drift, standing
+from preflight.checks.sameness import ABSENT, drift, standing, table
 from preflight.config.inventory import Node
 from preflight.facts import contract
 
@@ -22,14 +22,19 @@ class LaunchEnvs:
 
     def __init__(self, cluster_facts: dict[str, dict], may_differ: list[str]) -> None:
         skip = set(may_differ)
-        self.envs = {name: {k: v for k, v in f["runtime"]["launch_env"].items() if k not in skip}
+        self.envs = {name: {k: v for k, v in _recorded(f["runtime"]).items() if k not in skip}
                      for name, f in contract.usable(cluster_facts, "runtime").items()
                      if f["runtime"].get("launch_env") is not None}
         self.rows = {var: {n: v if v != ABSENT else UNSET for n, v in values.items()}
                      for var, values in drift(self.envs).items()}
         self.tallies = {var: Counter(v.values()).most_common() for var, v in self.rows.items()}
 
-    def odd(self, node: Node) -> list[Finding]:
+    def odd(self, node: Node) -> tuple[list[Finding], str]:
+        """(this node's findings, the drift table of the whole cluster when it has any)."""
+        found = self._odd(node)
+        return found, table(self.rows, sorted(self.envs), "variable") if found else ""
+
+    def _odd(self, node: Node) -> list[Finding]:
         if node.name not in self.envs:
             raise NotChecked(f"{node.name}: launch environment not checked: the runtime probe "
                              "did not record it (it failed, or the facts are from an older "
@@ -43,15 +48,24 @@ class LaunchEnvs:
                 split = "; ".join(f"{_on(values, v)}: {v}" for v in where[1])
                 found.append(Finding(node.name, "same launch environment",
                                      f"one {var} on every node", f"{var}={mine}",
-                                     f"no majority: {split}"))
+                                     f"no majority: {split}", severity="investigate"))
                 continue
             usual = self.tallies[var][0][0]
             found.append(Finding(
                 node.name, "same launch environment", f"{var}={usual}, as on "
                 f"{_on(values, usual)}", f"{var}={mine}",
                 "set in a shell startup file or the launcher's environment? (cluster.yaml "
-                "launch.may_differ lists variables expected to differ)"))
+                "launch.may_differ lists variables expected to differ)", severity="investigate"))
         return found
+
+
+def _recorded(runtime: dict) -> dict[str, str]:
+    """The launch variables plus what PATH finds for `python` and `torchrun` (one more
+    row of the same vote: a PATH that differs only in order still finds another file)."""
+    found = dict(runtime["launch_env"])
+    for name, hit in (runtime.get("which") or {}).items():
+        found[f"({name} on PATH)"] = hit["real"] if hit else "(none)"
+    return found
 
 
 def _on(values: dict[str, str], value: str) -> str:

@@ -108,8 +108,9 @@ def _nodes(values: dict[str, str], value: str) -> str:
     return str(NodeSet.fromlist([n for n, v in values.items() if v == value]))
 
 
-def table(rows: dict[str, dict[str, str]], nodes: list[str]) -> str:
-    """The drift matrix (nodes by packages, differing rows only), in plain text."""
+def table(rows: dict[str, dict[str, str]], nodes: list[str], what: str = "package") -> str:
+    """The drift matrix (nodes by packages or variables, differing rows only), in plain
+    text."""
     if not rows:
         return ""
     if len(nodes) > TABLE_MAX_NODES:
@@ -119,9 +120,9 @@ def table(rows: dict[str, dict[str, str]], nodes: list[str]) -> str:
             for value, _ in Counter(values.values()).most_common():
                 lines.append(f"  {value}: {_nodes(values, value)}")
         return "drift:\n" + "\n".join(lines)
-    header = ["package", *nodes]
+    header = [what, *nodes]
     body = [[pkg, *(values.get(n, ABSENT) for n in nodes)] for pkg, values in rows.items()]
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
     render = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
               for row in [header, *body]]
-    return "drift (packages that differ between nodes):\n" + "\n".join(render)
+    return f"drift ({what}s that differ between nodes):\n" + "\n".join(render)

@@ -207,6 +207,15 @@ class LaunchSettings(Strict):
     may_differ: list[str] = []
 
 
+class EnvSettings(Strict):
+    """How far the probe verifies the env's installed files against their records. size
+    (default): every file of every conda record (paths_data) and pip RECORD exists with its
+    recorded size, one stat each; sha256: shared libraries and Python files are hashed
+    too, as `conda doctor`/conda's verify step does (seconds a node: opt in); off."""
+
+    verify: Literal["off", "size", "sha256"] = "size"
+
+
 class ClusterFile(Strict):
 
     cluster: str
@@ -221,6 +230,7 @@ class ClusterFile(Strict):
     report: ReportSettings = ReportSettings()
     gpu_health: GpuHealthSettings = GpuHealthSettings()
     launch: LaunchSettings = LaunchSettings()
+    env: EnvSettings = EnvSettings()  # the block; Cluster.env is environment.yml's spec
     launcher: Literal["ssh", "slurm"] = "ssh"
     slurm: SlurmSettings = SlurmSettings()
     defaults: Defaults = Defaults()
@@ -254,4 +264,5 @@ def _owner(loc: tuple, data: dict) -> str:
 SECTION_MODELS: dict[str, type[BaseModel]] = {
     "defaults": Defaults, "nccl": NcclSettings, "sync": SyncSettings, "ssh": SshSettings,
     "jupyter": JupyterSettings, "nodes": NodeEntry, "provision": ProvisionSettings,
-    "report": ReportSettings, "slurm": SlurmSettings, "gpu_health": GpuHealthSettings}
+    "report": ReportSettings, "slurm": SlurmSettings, "gpu_health": GpuHealthSettings,
+    "launch": LaunchSettings, "env": EnvSettings}

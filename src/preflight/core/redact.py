@@ -39,12 +39,24 @@ def redact(text: str) -> str:
     return text
 
 
+# an environment variable's name that means a secret (upper case: sshd's lowercase
+# `passwordauthentication` is a setting, not a secret)
+_SECRET_NAME = re.compile(r"^[A-Z0-9_]*(PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|API_?KEY|"
+                          r"ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL)[A-Z0-9_]*$")
+
+
 def redact_doc(value):
-    """A JSON-like document with every string value (not key) redacted."""
+    """A JSON-like document with every string value (not key) redacted, and the whole
+    value of a variable whose name means a secret (a node's launch variables):
+
+    >>> redact_doc({"NCCL_DEBUG": "INFO", "HF_TOKEN": "hf_abc", "passwordauthentication": "yes"})
+    {'NCCL_DEBUG': 'INFO', 'HF_TOKEN': '****', 'passwordauthentication': 'yes'}
+    """
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {key: redact_doc(item) for key, item in value.items()}
+        return {key: MASK if isinstance(item, str) and isinstance(key, str) and
+                _SECRET_NAME.search(key) else redact_doc(item) for key, item in value.items()}
     if isinstance(value, list):
         return [redact_doc(item) for item in value]
     return value

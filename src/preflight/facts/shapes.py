@@ -6,7 +6,7 @@ another type. Validation is strict: "false" is not a boolean, 1 is not a string.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 from typing_extensions import NotRequired, TypedDict
@@ -100,6 +100,25 @@ class PipDist(TypedDict):
     path: Path
 
 
+class Mismatch(TypedDict):
+    """A file that differs from its record (remote/probe_install.integrity)."""
+    file: Path
+    package: Word
+    what: Literal["missing", "kind", "size", "sha256"]
+    expected: Word
+    found: Word
+
+
+class Integrity(TypedDict):
+    mode: Literal["size", "sha256"]
+    files: int
+    hashed: int
+    unsized: int  # prefix-rewritten text files: only their hash can be checked
+    mismatches: Annotated[list[Mismatch], Field(max_length=50)]
+    more: int
+    seconds: float
+
+
 class EnvFacts(TypedDict):
     prefix: str
     root: PathInfo
@@ -109,6 +128,7 @@ class EnvFacts(TypedDict):
     conda: NotRequired[list[CondaRecord]]
     conda_broken: NotRequired[list[BrokenRecord]]
     pip: NotRequired[list[PipDist]]
+    integrity: NotRequired[Integrity]
 
 
 class SmiReport(TypedDict):
@@ -271,6 +291,26 @@ class UserSite(TypedDict):
     enabled: bool
     path: Path
     error: NotRequired[str]
+    exists: NotRequired[bool]
+    entries: NotRequired[Annotated[list[Word], Field(max_length=64)]]
+    count: NotRequired[int]
+    # .pth file -> the lines it adds to sys.path
+    pth: NotRequired[dict[Word, Annotated[list[Annotated[str, StringConstraints(
+        max_length=512)]], Field(max_length=16)]]]
+
+
+class OnPath(TypedDict):
+    path: Path
+    real: Path
+
+
+class Library(TypedDict):
+    """A shared library as the loader resolves it in the launch environment."""
+    path: Path
+    via: Literal["LD_PRELOAD", "LD_LIBRARY_PATH", "env", "ldconfig"]
+    version: Word
+    env_path: NotRequired[Path]
+    env_version: NotRequired[Word]
 
 
 class RuntimeFacts(TypedDict):
@@ -284,6 +324,9 @@ class RuntimeFacts(TypedDict):
     user_site: NotRequired[UserSite]
     sys_path: NotRequired[Annotated[list[Path], Field(max_length=64)]]
     launch_env: NotRequired[dict[Word, Annotated[str, StringConstraints(max_length=2048)]]]
+    which: NotRequired[dict[Literal["python", "torchrun"], OnPath | None]]
+    libraries: NotRequired[dict[Word, Library]]
+    libraries_error: NotRequired[Annotated[str, StringConstraints(max_length=800)]]
 
 
 # section -> its shape. The node side registers a function under the same name with

@@ -29,21 +29,21 @@ def probe_command(node: Node, script: str) -> str:
 
 def probe_script(node: Node, *, runtime: bool = True, peers: list[str] = (),
                  sync: dict | None = None, ssh: dict | None = None,
-                 jupyter: bool = False, dcgm: dict | None = None) -> str:
+                 jupyter: bool = False, dcgm: dict | None = None, verify: str = "size") -> str:
     """The probe with its arguments; runtime=False skips the env-Python run (torch import);
     peers are the node names this node must resolve."""
     args = probe_args(node, runtime=runtime, peers=peers, sync=sync, ssh=ssh, jupyter=jupyter,
-                      dcgm=dcgm)
+                      dcgm=dcgm, verify=verify)
     # JSON is not Python (null, true): decode it on the node rather than paste it as code.
     return f"ARGS = __import__('json').loads({json.dumps(args)!r})\n" + remote.probe_source()
 
 
 def probe_args(node: Node, *, runtime: bool = True, peers: list[str] = (),
                sync: dict | None = None, ssh: dict | None = None,
-               jupyter: bool = False, dcgm: dict | None = None) -> dict:
+               jupyter: bool = False, dcgm: dict | None = None, verify: str = "size") -> dict:
     """The probe's ARGS for one node (the Slurm launcher sends them in one bundle)."""
     return {"miniconda": node.miniconda, "env_name": node.env_name, "peers": list(peers),
-            "jupyter": jupyter, "dcgm": dcgm,
+            "jupyter": jupyter, "dcgm": dcgm, "verify": verify,
             "sync": sync, "ssh": ssh,
             "env_prefix": node.env_prefix, "workspace": node.workspace,
             "runtime_script": remote.source("runtime.py") if runtime else None,
@@ -55,7 +55,7 @@ def cluster_args(cluster: Cluster, node: Node) -> dict:
     or another."""
     return {"peers": peers_of(cluster, node), "sync": sync_args(cluster, node),
             "ssh": ssh_args(cluster), "jupyter": cluster.jupyter.check,
-            "dcgm": dcgm_args(cluster)}
+            "dcgm": dcgm_args(cluster), "verify": cluster.spec.env.verify}
 
 
 def dcgm_args(cluster: Cluster) -> dict | None:

@@ -109,9 +109,10 @@ RECORD_KEYS = ("name", "version", "build", "build_number", "channel", "subdir", 
 RECORD_REQUIRED = ("name", "version", "build")
 
 
-def conda_records(prefix):
+def conda_records(prefix, files=None):
     """(records, broken): every conda-meta/*.json decoded in full, as conda does before it
-    trusts an env; a truncated, empty or incomplete record is reported with its file."""
+    trusts an env; a truncated, empty or incomplete record is reported with its file.
+    files, a list, receives (package, paths_data entries) for the integrity pass."""
     meta = os.path.join(prefix, "conda-meta")
     records, broken = [], []
     for name in sorted(os.listdir(meta)):
@@ -120,7 +121,7 @@ def conda_records(prefix):
         path = os.path.join(meta, name)
         try:
             with open(path, "rb") as stream:
-                record = conda_record(stream.read().decode("utf-8"))
+                record = conda_record(stream.read().decode("utf-8"), files)
         except Exception as exc:
             broken.append({"file": path, "error": "%s: %s" % (type(exc).__name__, exc)})
             continue
@@ -129,7 +130,7 @@ def conda_records(prefix):
     return records, broken
 
 
-def conda_record(text):
+def conda_record(text, files=None):
     """The record's top-level scalars, after the whole record is decoded (4 MB for
     pytorch: the C scanner takes ~10 ms; a truncated record must not pass)."""
     doc = loads(text)
@@ -140,7 +141,111 @@ def conda_record(text):
             raise ValueError("no %r in the record" % key)
     if not isinstance(doc.get("files", []), list):
         raise ValueError("'files' is not a list")
+    paths = (doc.get("paths_data") or {}).get("paths") if isinstance(
+        doc.get("paths_data"), dict) else None
+    if files is not None and isinstance(paths, list):
+        files.append((doc["name"], paths))
     return {key: doc.get(key) for key in RECORD_KEYS}
+
+
+# --- installed bytes: every file of every record as conda-meta recorded it ---------------
+MISMATCHES_MAX = 50
+
+
+def integrity(prefix, files, dists, mode):
+    """Every hardlinked file of every conda record (paths_data) and of every pip-installed
+    dist (RECORD) exists with its recorded size (one lstat each, ~3 us); with mode
+    "sha256" shared libraries and Python files are hashed too, as conda's verify does.
+    A file whose prefix conda rewrote at install is sized only where its placeholder was
+    binary (padded to the same size); text ones have sha256_in_prefix."""
+    started = time.time()
+    found, counts = [], {"files": 0, "hashed": 0, "unsized": 0}
+    hasher = None
+    if mode == "sha256":
+        import hashlib
+        hasher = hashlib.sha256
+    join = os.path.join
+    ctx = (hasher, found, counts)
+    for package, paths in files:
+        for entry in paths:
+            if not isinstance(entry, dict) or entry.get("path_type", "hardlink") != "hardlink":
+                continue
+            rel = entry.get("_path")
+            if not isinstance(rel, str):
+                continue
+            counts["files"] += 1
+            text = entry.get("file_mode") == "text" and entry.get("prefix_placeholder")
+            digest = entry.get("sha256_in_prefix") or (None if text else entry.get("sha256"))
+            _one(join(prefix, rel), rel, package, size=None if text else entry.get(
+                "size_in_bytes"), digest=digest, ctx=ctx)
+    for dist in dists:
+        if dist.get("installer") in (None, "conda") or not dist["path"].endswith(".dist-info"):
+            continue  # conda's own dists are its records' files, checked above
+        site = os.path.dirname(dist["path"])
+        record = read_text(join(dist["path"], "RECORD"), 4 << 20)
+        for line in (record or "").splitlines():
+            rel, _, rest = line.partition(",")
+            algo_digest, _, size = rest.partition(",")
+            if not rel or not size.isdigit():
+                continue
+            counts["files"] += 1
+            digest = None
+            if hasher is not None and algo_digest.startswith("sha256="):
+                digest = _b64_hex(algo_digest[7:])
+            _one(os.path.normpath(join(site, rel)), rel, dist.get("name") or "?",
+                 size=int(size), digest=digest, ctx=ctx)
+    return {"mode": mode, "files": counts["files"], "hashed": counts["hashed"],
+            "unsized": counts["unsized"], "mismatches": found[:MISMATCHES_MAX],
+            "more": max(0, len(found) - MISMATCHES_MAX), "seconds": round(time.time() - started,
+                                                                           4)}
+
+
+def _one(path, rel, package, *, size, digest, ctx):
+    """Check one file; ctx is (hasher or None, the mismatches so far, the counts)."""
+    hasher, found, counts = ctx
+    try:
+        st = os.lstat(path)
+    except OSError as exc:
+        found.append({"file": rel, "package": package, "what": "missing",
+                      "expected": "a file", "found": exc.strerror or "not there"})
+        return
+    if not stat.S_ISREG(st.st_mode):
+        found.append({"file": rel, "package": package, "what": "kind", "expected": "a file",
+                      "found": "a link" if stat.S_ISLNK(st.st_mode) else "not a file"})
+        return
+    if size is None:
+        counts["unsized"] += 1
+    elif st.st_size != size:
+        found.append({"file": rel, "package": package, "what": "size",
+                      "expected": "%d bytes" % size, "found": "%d bytes" % st.st_size})
+        return
+    if hasher is not None and digest and (rel.endswith(".py") or
+                                          ".so" in os.path.basename(rel)):
+        counts["hashed"] += 1
+        got = _sha256(path, hasher)
+        if got != digest:
+            found.append({"file": rel, "package": package, "what": "sha256",
+                          "expected": digest[:16], "found": (got or "unreadable")[:16]})
+
+
+def _sha256(path, hasher):
+    digest = hasher()
+    try:
+        with open(path, "rb") as stream:
+            for chunk in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def _b64_hex(text):
+    """A RECORD's urlsafe, unpadded base64 digest as hex, as conda-meta writes it."""
+    import base64
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).hex()
+    except ValueError:
+        return None
 
 
 def pip_dists(prefix):
@@ -205,9 +310,12 @@ def env():
     if not facts["root"]["exists"]:
         return facts
     facts["world_writable"] = world_writable(prefix, 1)
+    files = []
     if os.path.isdir(os.path.join(prefix, "conda-meta")):
-        facts["conda"], facts["conda_broken"] = conda_records(prefix)
+        facts["conda"], facts["conda_broken"] = conda_records(prefix, files)
     facts["pip"] = pip_dists(prefix)
+    if ARGS.get("verify", "size") != "off":
+        facts["integrity"] = integrity(prefix, files, facts["pip"], ARGS.get("verify", "size"))
     return facts
 
 

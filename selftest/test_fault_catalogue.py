@@ -43,12 +43,13 @@ class Case:
     after_facts: bool = False  # inject once the probe is done (mid-run faults)
     nccl: dict = field(default_factory=dict)  # cluster.yaml nccl settings for this case
     gpu_health: dict = field(default_factory=dict)  # and gpu_health settings
+    env: dict = field(default_factory=dict)  # and env settings (verify)
 
 
 UNREACHABLE = "test_miniconda_prefix_exists"
 LIVE = {"sshd-stop", "sshd-freeze", "sshd-freeze mid-run", "port-drop", "link-down",
         "egress-drop", "slow-link", "known-hosts-drop",
-        "pythonpath-numpy"}  # the user's ~/.bashrc acts only in a real ssh login
+        "pythonpath-numpy", "library-path-nccl"}  # ~/.bashrc acts only in a real ssh login
 CATALOGUE = {
     "sshd-stop": Case(test=UNREACHABLE, words=["node-3 unreachable", "Connection refused"]),
     "sshd-freeze": Case(test=UNREACHABLE, words=["node-3 unreachable", "handshake"]),
@@ -126,6 +127,19 @@ CATALOGUE = {
                              words=["numpy imported from the env",
                                     "/root/simfault-pythonpath/numpy/__init__.py (numpy 1.21.0)",
                                     "PYTHONPATH=/root/simfault-pythonpath"]),
+    "library-path-nccl": Case(test="test_cuda_libraries_resolved_from_the_env",
+                              words=["libnccl.so.2 from the env: /opt/miniconda/envs/"
+                                     "pytorch-dist/lib/libnccl.so.2 (2.23.4+cuda11.8)",
+                                     "/root/simfault-nccl/libnccl.so.2 (2.18.1+cuda12.1) via "
+                                     "LD_LIBRARY_PATH=/root/simfault-nccl"]),
+    "truncate-lib": Case(test="test_env_files_match_their_records",
+                         words=["torch/lib/libtorch_global_deps.so of pytorch", "as recorded",
+                                "bytes", "reinstall pytorch"]),
+    "corrupt-lib": Case(test="test_env_files_match_their_records", env={"verify": "sha256"},
+                        words=["torch/lib/libtorch_global_deps.so of pytorch sha256",
+                               "same size, other bytes"]),
+    "env-link-dangling": Case(test="test_env_pins_hold",
+                              words=[".pytorch-dist-removed"]),
     "kernel-unregister": Case(test="test_jupyter_kernel_registered",
                               words=["kernel 'pytorch-dist' registered", "not registered"]),
 }
@@ -156,12 +170,14 @@ def healthy(sim_session) -> dict:
 
 
 def _cluster_for(case: Case, sim, tmp_path: Path) -> Path:
-    cluster = variant(sim, tmp_path, **case.nccl) if case.nccl or case.gpu_health \
+    blocks = {"gpu_health": case.gpu_health, "env": case.env}
+    cluster = variant(sim, tmp_path, **case.nccl) if case.nccl or any(blocks.values()) \
         else sim.cluster_yaml
-    if case.gpu_health:
-        doc = yaml.safe_load(cluster.read_text())
-        doc.setdefault("gpu_health", {}).update(case.gpu_health)
-        cluster.write_text(yaml.safe_dump(doc))
+    for block, settings in blocks.items():
+        if settings:
+            doc = yaml.safe_load(cluster.read_text())
+            doc.setdefault(block, {}).update(settings)
+            cluster.write_text(yaml.safe_dump(doc))
     return cluster
 
 
@@ -187,7 +203,7 @@ def _replayed(name: str, case: Case, sim, tmp_path: Path, healthy: dict):
     sim.fault(name.split(" ", maxsplit=1)[0], case.node, *case.args)
     cluster = _cluster_for(case, sim, tmp_path)
     spec = inventory.load(cluster)
-    # settings that change what the probe gathers (dcgm) reach the faulty node's probe;
+    # settings that change what the probe gathers (dcgm, verify) reach the faulty node's probe;
     # the others' checks of them skip either way (no dcgmi there)
     docs = {**healthy, case.node: nodeprobe.probe_in_node(spec, case.node)}
     facts = tmp_path / "replayed.json"

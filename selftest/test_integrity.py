@@ -104,3 +104,17 @@ def test_the_record_paths_reach_the_integrity_pass(tmp_path):
     files = []
     load_probe_module().conda_records(str(tmp_path), files)
     assert files == [("a", [{"_path": "x", "path_type": "hardlink", "size_in_bytes": 1}])]
+
+
+def test_the_probe_verifies_while_the_env_python_runs_or_after_the_last_section(tmp_path):
+    from selftest.builders import NODE as node
+    from selftest.test_probe import run_probe
+    env = tmp_path / "miniconda" / "envs" / "dist"
+    (env / "conda-meta").mkdir(parents=True)
+    (env / "conda-meta" / "a-1-0.json").write_text(json.dumps(
+        {"name": "a", "version": "1", "build": "0", "paths_data": {
+            "paths": [{"_path": "lib/gone.so", "path_type": "hardlink", "size_in_bytes": 1}]}}))
+    here = node.__class__(**{**node.__dict__, "miniconda": str(tmp_path / "miniconda")})
+    for runtime in (False, True):  # True: no env python there, so main() runs it
+        found = run_probe(here, runtime=runtime)["env"]["integrity"]
+        assert [m["file"] for m in found["mismatches"]] == ["lib/gone.so"]

@@ -86,6 +86,12 @@ def section(name):
 
 def run(argv, timeout):
     """argv's exit code, stdout and stderr; killed (with its group) after timeout s."""
+    return finish(spawn(argv, timeout))
+
+
+def spawn(argv, timeout):
+    """Start argv (its own process group, stdin /dev/null); finish() collects it. Work done
+    between the two overlaps the child's (the env's torch import takes seconds)."""
     pipes = [os.pipe(), os.pipe()]
     pid = os.fork()
     if pid == 0:  # child: own process group, so a timeout kills what it started too
@@ -99,9 +105,15 @@ def run(argv, timeout):
             os._exit(127)
     for _, write_end in pipes:
         os.close(write_end)
+    return {"pid": pid, "pipes": pipes, "timeout": timeout, "deadline": time.time() + timeout}
+
+
+def finish(child):
+    """The spawned child's exit code, stdout and stderr, waiting until its deadline."""
+    pid, pipes, timeout, deadline = child["pid"], child["pipes"], child["timeout"], \
+        child["deadline"]
     chunks = {pipes[0][0]: [], pipes[1][0]: []}
     open_fds = list(chunks)
-    deadline = time.time() + timeout
     while open_fds and time.time() < deadline:
         ready, _, _ = select.select(open_fds, [], [], max(0.0, deadline - time.time()))
         for fd in ready:
@@ -118,6 +130,20 @@ def run(argv, timeout):
     out, err = (b"".join(chunks[p[0]]).decode("utf-8", "replace") for p in pipes)
     return {"rc": rc, "stdout": out, "stderr": "timed out after %s s" % timeout if timed_out
             else err}
+
+
+# Work a section leaves to be done while the env's Python runs (the runtime section), or
+# after the last section: [(section name, func)]; main() runs what is left.
+DEFERRED = []
+
+
+def run_deferred():
+    while DEFERRED:
+        name, func = DEFERRED.pop(0)
+        try:
+            func()
+        except Exception as exc:
+            ERRORS[name] = "%s: %s" % (type(exc).__name__, exc)
 
 
 def _kill_group(pid):

@@ -314,8 +314,10 @@ def env():
     if os.path.isdir(os.path.join(prefix, "conda-meta")):
         facts["conda"], facts["conda_broken"] = conda_records(prefix, files)
     facts["pip"] = pip_dists(prefix)
-    if ARGS.get("verify", "size") != "off":
-        facts["integrity"] = integrity(prefix, files, facts["pip"], ARGS.get("verify", "size"))
+    mode = ARGS.get("verify", "size")
+    if mode != "off":  # while the env's Python imports torch (runtime), not before it
+        DEFERRED.append(("env", lambda: facts.__setitem__(
+            "integrity", integrity(prefix, files, facts["pip"], mode))))
     return facts
 
 
@@ -326,7 +328,9 @@ def runtime():
     python = os.path.join(ARGS["env_prefix"], "bin", "python")
     if not os.path.exists(python):
         return {"ok": False, "error": "%s does not exist" % python}
-    done = run([python, "-c", ARGS["runtime_script"]], ARGS["runtime_timeout"])
+    child = spawn([python, "-c", ARGS["runtime_script"]], ARGS["runtime_timeout"])
+    run_deferred()
+    done = finish(child)
     if done["rc"] != 0:
         return {"ok": False, "error": (done["stderr"].strip() or "exit %d" % done["rc"])[-800:]}
     result = loads(done["stdout"].strip().splitlines()[-1])

@@ -11,6 +11,7 @@ def main():
         begun = time.time()
         facts[name] = gather()
         facts["section_seconds"][name] = round(time.time() - begun, 4)
+    run_deferred()  # no runtime section ran it (not requested, or no env python)
     facts["probe_errors"] = ERRORS
     facts["probe_seconds"] = round(time.time() - started, 3)
     sys.stdout.write(to_json(facts))

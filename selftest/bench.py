@@ -177,6 +177,7 @@ def main() -> None:
                 spec = inventory.load(layout.RUN / "cluster.yaml")
                 harness["probe_conda_meta"] = bench_env.probe_conda_meta_cost(
                     spec, spec.nodes[0])
+                harness["integrity"] = bench_env.integrity_cost(spec, spec.nodes[0])
                 harness["collective"] = bench_nccl.measure(spec)
                 harness["probe_health"] = probe_health_cost(spec)
             suite_run(count)  # first run writes the nodes' bytecode caches, as on a real node

@@ -82,3 +82,48 @@ def probe_conda_meta_cost(cluster, node) -> dict:
                 "added_ms": round(timings["with_224_records"] - timings["no_env"], 1)}
     finally:
         shutil.rmtree(meta.parent, ignore_errors=True)
+
+
+def integrity_cost(cluster, node, rounds: int = 5) -> dict:
+    """The installed-bytes pass on the bed's env (the node's prefix seen from here): the
+    stat-only pass against its floor, `find -printf %s` over the same tree (one C lstat per
+    entry), medians of `rounds`, same run; sha256 once; and what it adds to a node's probe
+    (verify size vs off, runtime included, where it overlaps the torch import)."""
+    import subprocess
+
+    from preflight import remote
+    probe = remote.probe_module()
+    prefix = str(layout.NodeSpot(1).host_path(node.env_prefix))
+    files: list = []
+    probe.conda_records(prefix, files)
+    dists = probe.pip_dists(prefix)
+
+    def median(measure) -> float:
+        return sorted(measure() for _ in range(rounds))[rounds // 2]
+
+    def ours() -> float:
+        return probe.integrity(prefix, files, dists, "size")["seconds"]
+
+    def floor() -> float:
+        started = time.monotonic()
+        subprocess.run(["find", prefix, "-printf", "%s\n"], stdout=subprocess.DEVNULL,
+                       check=True)
+        return time.monotonic() - started
+
+    ours(), floor()  # warm the page cache for both
+    size_s, floor_s = median(ours), median(floor)
+    checked = probe.integrity(prefix, files, dists, "size")
+    hashed = probe.integrity(prefix, files, dists, "sha256")
+
+    def probe_wall(verify: str) -> float:
+        spec = cluster.with_blocks(env=cluster.spec.env.model_copy(update={"verify": verify}))
+        return facts.gather_node(spec, node, runtime=True)["probe_seconds"]
+
+    probe_wall("off")  # warm: the env's bytecode and the node's page cache
+    added = [probe_wall("size") - probe_wall("off") for _ in range(5)]
+    return {"files": checked["files"], "size_pass_ms_median": round(size_s * 1000, 1),
+            "find_floor_ms_median": round(floor_s * 1000, 1),
+            "ratio_to_floor": round(size_s / floor_s, 2),
+            "us_per_file": round(size_s / checked["files"] * 1e6, 2),
+            "sha256_pass_s": hashed["seconds"], "sha256_hashed_files": hashed["hashed"],
+            "probe_added_ms_runtime_overlapped": sorted(round(a * 1000) for a in added)}

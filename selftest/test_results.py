@@ -21,6 +21,18 @@ def test_drift_lists_only_differing_packages_with_folded_nodes():
     assert rows["numpy"][-1] == {"value": "absent", "nodes": "node-5"}
 
 
+def test_launch_drift_lists_only_differing_variables_with_folded_nodes():
+    fleet = recorded.fleet([f"node-{i}" for i in range(1, 5)])
+    for name, doc in fleet.items():
+        doc["runtime"]["launch_env"] = {"PATH": "/usr/bin", "NCCL_DEBUG": "WARN"} | (
+            {"LD_LIBRARY_PATH": "/scratch/nccl"} if name == "node-3" else {})
+    rows = results.launch_drift(fleet, [])
+    assert rows == [{"variable": "LD_LIBRARY_PATH", "variants": [
+        {"value": "(unset)", "nodes": "node-[1-2,4]"},
+        {"value": "/scratch/nccl", "nodes": "node-3"}]}]
+    assert results.launch_drift(fleet, ["LD_LIBRARY_PATH"]) == []
+
+
 def test_busbw_changes_beyond_five_percent_only():
     before = synthetic.document(2, checks=1)
     now = synthetic.document(2, checks=1)

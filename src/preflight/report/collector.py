@@ -83,6 +83,8 @@ class Collector:
             run, self.results,
             node_lines=[clean(text_mod.one_line(n, gathered[n])) for n in names if n in gathered],
             env={"drift": results_mod.env_drift(gathered),
+                 "launch_drift": results_mod.launch_drift(gathered,
+                                                          self.cluster.launch.may_differ),
                  "unchecked": [clean(u) for u in self.cluster.env.unchecked]},
             collective=results_mod.collective(outcome, pairs, threshold),
             waivers=waiver_status(self.cluster.waivers, self.results))

@@ -190,9 +190,16 @@ def _drift(env: dict) -> str:
             for v in row["variants"]) + "</tr>" for row in env.get("drift") or [])
     table = f'<table id="drift-table">{rows}</table>' if rows else \
         "<p>every reached node has the same packages</p>"
+    launch = "".join(
+        f"<tr><th>{escape(row['variable'])}</th>" + "".join(
+            f"<td>{escape(v['value'])}<br><span class=muted>{escape(v['nodes'])}</span></td>"
+            for v in row["variants"]) + "</tr>" for row in env.get("launch_drift") or [])
+    launch_table = f'<table id="launch-drift-table">{launch}</table>' if launch else \
+        "<p>every reached node gives a job the same launch environment</p>"
     unchecked = "".join(f"<li>{escape(u)}</li>" for u in env.get("unchecked") or [])
     return (f'<section id="drift"><h2>Env drift (packages that differ between nodes)</h2>'
-            f'{table}<h3>Lines of environment.yml not checked</h3>'
+            f'{table}<h3>Launch environment drift (variables a job gets that differ between '
+            f'nodes)</h3>{launch_table}<h3>Lines of environment.yml not checked</h3>'
             f'<ul id="unchecked">{unchecked or "<li>none</li>"}</ul></section>')
 
 

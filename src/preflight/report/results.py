@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ClusterShell.NodeSet import NodeSet
 
+from preflight.checks.launchenv import LaunchEnvs
 from preflight.core import channels
 from preflight.core.nodetext import clean, one_line
 from preflight.facts import contract
@@ -111,6 +112,21 @@ def env_drift(cluster_facts: dict[str, dict]) -> list[dict]:
                 {"value": clean(value, 300), "nodes": str(NodeSet.fromlist(names))}
                 for value, names in sorted(variants.items(), key=lambda kv: -len(kv[1]))]})
     return rows
+
+
+def launch_drift(cluster_facts: dict[str, dict], may_differ: list[str]) -> list[dict]:
+    """Launch variables (and the python/torchrun PATH finds) that differ between nodes, as
+    env_drift: [{"variable", "variants": [{"value", "nodes"}]}]."""
+    rows = LaunchEnvs(cluster_facts, may_differ).rows
+    out = []
+    for var, values in sorted(rows.items()):
+        variants: dict[str, list[str]] = defaultdict(list)
+        for node, value in values.items():
+            variants[value].append(node)
+        out.append({"variable": clean(var, 200), "variants": [
+            {"value": clean(value, 300), "nodes": str(NodeSet.fromlist(names))}
+            for value, names in sorted(variants.items(), key=lambda kv: -len(kv[1]))]})
+    return out
 
 
 def collective(outcome: dict | None, pairs: dict | None, threshold: dict | None) -> dict | None:

@@ -31,3 +31,19 @@ def test_node_declared_with_a_gpu_fails_alone(sim, tmp_path):
     assert "built without CUDA" in message
     assert "expected 1 GPU(s) visible to torch, found 0" in \
         run.messages["test_cuda_device_count_as_declared[node-2]"]
+
+
+def test_a_secret_in_a_launch_variable_never_reaches_a_report(sim, tmp_path):
+    """A token exported in node-3's ~/.bashrc, in a variable the probe records
+    (TORCH_HUB_TOKEN): the drift names the variable, no file of the run holds its value."""
+    sim.ensure(4)
+    planted = "planted-s3cret-0042"
+    sim.fault("launch-env-secret", "node-3", planted)
+    run = run_suites(sim.cluster_yaml, tmp_path, "-m", "cuda", "-p", "no:xdist")
+    assert set(failing(run)) == {"node-3"}
+    assert "TORCH_HUB_TOKEN=****" in \
+        run.messages["test_cuda_launch_environment_same_on_every_node[node-3]"]
+    leaked = [p.name for p in tmp_path.rglob("*") if p.is_file()
+              and planted in p.read_text(errors="replace")]
+    assert leaked == []
+    assert planted not in run.output

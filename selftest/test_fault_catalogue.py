@@ -146,7 +146,8 @@ CATALOGUE = {
 
 
 # faults that need another test bed, each proven in the file named
-ELSEWHERE = {"slurmd-stop": "selftest/test_slurm_e2e.py (needs simcluster up --slurm)"}
+ELSEWHERE = {"slurmd-stop": "selftest/test_slurm_e2e.py (needs simcluster up --slurm)",
+             "launch-env-secret": "selftest/test_cuda_e2e.py (every file of the run read)"}
 
 
 def test_catalogue_covers_every_fault():

@@ -65,3 +65,20 @@ def test_a_user_site_listing_holds_its_pth_lines(runtime, tmp_path):
     assert found == {"exists": True, "entries": ["old.pth", "requests"], "count": 2,
                      "pth": {"old.pth": ["/scratch/libs", "import os"]}}
     assert runtime["site_listing"](str(tmp_path / "none")) == {"exists": False}
+
+
+def test_loaded_modules_are_torch_numpy_and_any_from_outside_the_env(runtime):
+    class Module:
+        def __init__(self, file, version=""):
+            self.__file__, self.__version__ = file, version
+    env = "/opt/conda/envs/dist"
+    modules = {"numpy": Module(f"{env}/lib/python3.11/site-packages/numpy/__init__.py", "2.0"),
+               "torch": Module(f"{env}/lib/python3.11/site-packages/torch/__init__.py", "2.1"),
+               "jinja2": Module("/scratch/libs/jinja2/__init__.py", "3.0"),
+               "json": Module(f"{env}/lib/python3.11/json/__init__.py"),
+               "json.decoder": Module(f"{env}/lib/python3.11/json/decoder.py"),
+               "sys": Module(None)}
+    found, seen = runtime["loaded_modules"](modules, env)
+    assert list(found) == ["torch", "numpy", "jinja2"]
+    assert found["jinja2"] == {"file": "/scratch/libs/jinja2/__init__.py", "version": "3.0"}
+    assert seen == 4

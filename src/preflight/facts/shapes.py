@@ -320,7 +320,8 @@ class RuntimeFacts(TypedDict):
     torch: NotRequired[TorchFacts]
     torch_error: NotRequired[str]
     # what the launch environment really gives a job (older probes: absent)
-    modules: NotRequired[dict[str, ModuleOrigin]]
+    modules: NotRequired[Annotated[dict[Word, ModuleOrigin], Field(max_length=256)]]
+    modules_seen: NotRequired[int]  # top-level modules loaded from files, all looked at
     user_site: NotRequired[UserSite]
     sys_path: NotRequired[Annotated[list[Path], Field(max_length=64)]]
     launch_env: NotRequired[dict[Word, Annotated[str, StringConstraints(max_length=2048)]]]

@@ -25,6 +25,23 @@ SECRET_WORDS = ("PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "APIKEY",
                 "ACCESS_KEY", "PRIVATE_KEY", "CREDENTIAL")
 
 
+def loaded_modules(modules, prefix, limit=256):
+    """torch and numpy, and every other top-level module the job's imports loaded from a
+    file outside the env (torch pulls in numpy, sympy, jinja2, ...; on a healthy node
+    none): where each came from, and its version. (modules recorded, modules looked at)"""
+    inside = prefix.rstrip("/") + "/"
+    found, seen = {}, 0
+    for name in ["torch", "numpy", *sorted(modules)]:
+        file = getattr(modules.get(name), "__file__", None)
+        if "." in name or name in found or not isinstance(file, str) or not file:
+            continue
+        seen += 1
+        if (name in ("torch", "numpy") or not file.startswith(inside)) and len(found) < limit:
+            found[name[:256]] = {"file": file[:4096], "version": str(
+                getattr(modules[name], "__version__", ""))[:64]}
+    return found, seen
+
+
 def launch_env(environ):
     chosen = sorted(k for k in environ
                     if k in LAUNCH_VARS or k.startswith(LAUNCH_PREFIXES))[:64]
@@ -223,12 +240,7 @@ def main():
     # Where the job's imports really come from, in the environment the launcher gave this
     # process (the user's startup files included): a user-site or PYTHONPATH copy wins over
     # the env's without a word.
-    out["modules"] = {}
-    for _name in ("torch", "numpy"):
-        _mod = sys.modules.get(_name)
-        if _mod is not None:
-            out["modules"][_name] = {"file": getattr(_mod, "__file__", None) or "",
-                                     "version": str(getattr(_mod, "__version__", ""))[:64]}
+    out["modules"], out["modules_seen"] = loaded_modules(sys.modules, sys.prefix)
     try:
         import site
         out["user_site"] = {"enabled": bool(site.ENABLE_USER_SITE),

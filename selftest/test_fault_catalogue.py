@@ -140,6 +140,10 @@ CATALOGUE = {
                                "same size, other bytes"]),
     "env-link-dangling": Case(test="test_env_pins_hold",
                               words=[".pytorch-dist-removed"]),
+    "shm-tiny": Case(test="test_host_shm_large_enough",
+                     words=["expected /dev/shm of at least 1 GiB, found 1 MiB", "--shm-size"]),
+    "tmp-full": Case(test="test_host_disk_free",
+                     words=["free on /tmp (/tmp)", "found 0 B free of 16 MiB (0.0 %)"]),
     "kernel-unregister": Case(test="test_jupyter_kernel_registered",
                               words=["kernel 'pytorch-dist' registered", "not registered"]),
 }

@@ -41,6 +41,7 @@ MARKERS = {
     "jupyter": "the env's Jupyter kernel and no server open without auth",
     "sync": "the code tree on every node matches the controller's source tree",
     "network": "name resolution, interfaces and the master port, before any torchrun",
+    "host": "shared memory and disk: what NCCL and a job need of the host",
     "slow": "takes more than a few seconds",
     "reads": "the facts sections a check reads: it ERRORS where one of them is broken",
 }

@@ -207,6 +207,24 @@ class LaunchSettings(Strict):
     may_differ: list[str] = []
 
 
+class HostSettings(Strict):
+    """Host readiness.
+    shm_min_bytes: /dev/shm size, 1 GiB (NCCL's troubleshooting guide: Docker's default
+    64 MiB breaks NCCL's shared-memory transport; it recommends --shm-size=1g).
+    shm_min_free_bytes: free in /dev/shm, 512 MiB (ours: half of that size, so a
+    leftover segment from a killed job is seen before it starves the next).
+    disk_min_free_bytes / disk_min_free_percent / disk_min_free_inodes_percent: for the
+    env, the workspace, /tmp, $TMPDIR and home; 1 GiB, 3 % and 3 % (after LBNL NHC's
+    examples, `check_fs_free /tmp 3%`; a torch compile cache or a core dump needs more
+    than a nearly full disk has)."""
+
+    shm_min_bytes: int = Field(1 << 30, ge=0)
+    shm_min_free_bytes: int = Field(512 << 20, ge=0)
+    disk_min_free_bytes: int = Field(1 << 30, ge=0)
+    disk_min_free_percent: float = Field(3.0, ge=0, le=100)
+    disk_min_free_inodes_percent: float = Field(3.0, ge=0, le=100)
+
+
 class EnvSettings(Strict):
     """How far the probe verifies the env's installed files against their records. size
     (default): every file of every conda record (paths_data) and pip RECORD exists with its
@@ -230,6 +248,7 @@ class ClusterFile(Strict):
     report: ReportSettings = ReportSettings()
     gpu_health: GpuHealthSettings = GpuHealthSettings()
     launch: LaunchSettings = LaunchSettings()
+    host: HostSettings = HostSettings()
     env: EnvSettings = EnvSettings()  # the block; Cluster.env is environment.yml's spec
     launcher: Literal["ssh", "slurm"] = "ssh"
     slurm: SlurmSettings = SlurmSettings()
@@ -265,4 +284,4 @@ SECTION_MODELS: dict[str, type[BaseModel]] = {
     "defaults": Defaults, "nccl": NcclSettings, "sync": SyncSettings, "ssh": SshSettings,
     "jupyter": JupyterSettings, "nodes": NodeEntry, "provision": ProvisionSettings,
     "report": ReportSettings, "slurm": SlurmSettings, "gpu_health": GpuHealthSettings,
-    "launch": LaunchSettings, "env": EnvSettings}
+    "launch": LaunchSettings, "env": EnvSettings, "host": HostSettings}

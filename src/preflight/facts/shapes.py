@@ -38,6 +38,14 @@ class PathInfo(TypedDict):
     resolves: NotRequired[bool]
 
 
+class Space(TypedDict):
+    size: int
+    free: int
+    inodes: int
+    inodes_free: int
+    path: NotRequired[Path]
+
+
 class NodeFacts(TypedDict):
     hostname: Word
     uid: int
@@ -45,6 +53,9 @@ class NodeFacts(TypedDict):
     kernel: NotRequired[str]
     os: NotRequired[str]
     groups: NotRequired[list[str]]
+    # host readiness (older probes: absent)
+    shm: NotRequired[Space | None]
+    disks: NotRequired[dict[Literal["env", "workspace", "tmp", "tmpdir", "home"], Space]]
 
 
 class LoginFacts(TypedDict):

@@ -15,7 +15,38 @@ def node():
             "os": os_release.get("PRETTY_NAME", ""), "uid": os.getuid(),
             "user": _name(pwd.getpwuid, os.getuid()), "groups": [
                 _name(grp.getgrgid, g) for g in os.getgroups()],
-            "probe_python": [sys.executable, python_version()], "time": time.time()}
+            "probe_python": [sys.executable, python_version()], "time": time.time(),
+            "shm": space("/dev/shm"), "disks": disks()}
+
+
+def space(path):
+    """Size, free bytes and inodes of the file system holding path (None where none)."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return None
+    return {"size": st.f_blocks * st.f_frsize, "free": st.f_bavail * st.f_frsize,
+            "inodes": st.f_files, "inodes_free": st.f_favail}
+
+
+def disks():
+    """Where a job writes: the env, the workspace, /tmp, $TMPDIR and the home directory,
+    each measured at its nearest existing folder (a missing workspace is another check's)."""
+    wanted = {"env": ARGS.get("env_prefix"), "workspace": ARGS.get("workspace"),
+              "tmp": "/tmp", "tmpdir": os.environ.get("TMPDIR"),
+              "home": os.path.expanduser("~")}
+    found = {}
+    for role, path in wanted.items():
+        if not path:
+            continue
+        at = path
+        while at != "/" and not os.path.exists(at):
+            at = os.path.dirname(at.rstrip("/")) or "/"
+        measured = space(at)
+        if measured is not None:
+            measured["path"] = path[:4096]
+            found[role] = measured
+    return found
 
 
 def python_version():

@@ -1,0 +1,70 @@
+"""Host readiness from synthetic facts: healthy passes; a small or full /dev/shm and a
+full disk are named with what was expected and found; missing facts are not checked."""
+
+import pytest
+
+from preflight.checks import host
+from preflight.checks.findings import NotChecked
+from preflight.config.clusterfile import HostSettings
+from preflight.facts import contract
+from selftest import recorded
+from selftest.builders import NODE
+
+GIB = 1 << 30
+
+
+def space(total: int, free: int, inodes: int = 1000, inodes_free: int = 900, **extra) -> dict:
+    return {"size": total, "free": free, "inodes": inodes, "inodes_free": inodes_free, **extra}
+
+
+def facts(shm=None, **disks) -> dict:
+    return {"node": {"shm": shm or space(12 * GIB, 12 * GIB),
+                     "disks": disks or {"tmp": space(100 * GIB, 50 * GIB, path="/tmp")}}}
+
+
+def test_a_healthy_host_passes():
+    assert host.shm(NODE, facts(), HostSettings()) == []
+    assert host.disk(NODE, facts(), HostSettings()) == []
+
+
+def test_a_tiny_shm_is_named_with_nccl_guidance():
+    found = host.shm(NODE, facts(shm=space(1 << 20, 1 << 20)), HostSettings())
+    assert str(found[0]).startswith("w1: shared memory: expected /dev/shm of at least 1 GiB, "
+                                    "found 1 MiB")
+    assert "--shm-size=1g" in found[0].hint
+    assert found[0].severity == "drain"
+
+
+def test_a_full_shm_is_named_with_what_is_free():
+    found = host.shm(NODE, facts(shm=space(2 * GIB, 100 << 20)), HostSettings())
+    assert "found 100 MiB free of 2 GiB" in str(found[0])
+
+
+def test_a_full_tmp_is_named_by_its_role_and_path():
+    found = host.disk(NODE, facts(tmp=space(GIB, 0, path="/tmp"),
+                                  home=space(100 * GIB, 50 * GIB, 1000, 10, path="/root")),
+                      HostSettings())
+    assert [f.check for f in found] == ["disk space", "disk inodes"]
+    assert "on /tmp (/tmp)" in found[0].expected
+    assert "found 0 B free of 1 GiB (0.0 %)" in str(found[0])
+    assert "the home directory (/root)" in found[1].expected
+
+
+def test_percent_threshold_applies_on_a_large_disk():
+    big = space(100 * 1024 * GIB, 2 * 1024 * GIB, path="/scratch")  # 2 % of 100 TiB free
+    found = host.disk(NODE, facts(workspace=big), HostSettings())
+    assert "at least 3 TiB free on the workspace (/scratch)" in found[0].expected
+
+
+def test_facts_without_host_readiness_are_not_checked():
+    with pytest.raises(NotChecked, match="/dev/shm not checked"):
+        host.shm(NODE, {"node": {}}, HostSettings())
+    with pytest.raises(NotChecked, match="disk space not checked"):
+        host.disk(NODE, {"node": {}}, HostSettings())
+
+
+def test_a_hostile_shm_shape_breaks_the_node_section():
+    checked = contract.validate(recorded.set_path(recorded.healthy(), "node.shm", "lots"),
+                                contract.Expect())
+    with pytest.raises(contract.SectionBroken, match="node"):
+        checked["node"]

@@ -8,7 +8,7 @@ from preflight.checks.findings import NotChecked
 from preflight.config.clusterfile import HostSettings
 from preflight.facts import contract
 from selftest import recorded
-from selftest.builders import NODE
+from selftest.builders import NODE, node
 
 GIB = 1 << 30
 
@@ -68,3 +68,47 @@ def test_a_hostile_shm_shape_breaks_the_node_section():
                                 contract.Expect())
     with pytest.raises(contract.SectionBroken, match="node"):
         checked["node"]
+
+
+def limits_facts(nofile=(65536, 65536), memlock=(65536, 65536), rdma=False) -> dict:
+    return {"runtime": {"limits": {"nofile": list(nofile), "nproc": [-1, -1],
+                                   "memlock": list(memlock)}},
+            "health": {"ib": {"present": rdma, "devices": {}}}}
+
+
+def test_limits_a_job_gets():
+    assert host.limits(NODE, limits_facts(), HostSettings()) == []
+    found = host.limits(NODE, limits_facts(nofile=(1024, 4096)), HostSettings())
+    assert str(found[0]).startswith("w1: limits: expected nofile at least 65536 for a job "
+                                    "(host.nofile_min), found nofile 1024 (hard 4096)")
+    rdma = host.limits(NODE, limits_facts(rdma=True), HostSettings())
+    assert "memlock unlimited where RDMA devices exist" in rdma[0].expected
+    assert host.limits(NODE, limits_facts(memlock=(-1, -1), rdma=True), HostSettings()) == []
+    with pytest.raises(NotChecked, match="limits not checked"):
+        host.limits(NODE, {"runtime": {}, "health": {}}, HostSettings())
+
+
+def fleet_links(**odd) -> dict:
+    docs = {}
+    for i in range(1, 5):
+        name = f"w{i}"
+        links = {"lo": {"mtu": 65536, "speed": None, "operstate": "unknown"},
+                 "eth0": {"mtu": 1500, "speed": 10000, "operstate": "up"},
+                 "veth9": {"mtu": 9000, "speed": 10000, "operstate": "up"}}
+        links["eth0"] = {**links["eth0"], **odd.get(name, {})}
+        docs[name] = {"reach": {"ok": True}, "net": {"links": links}}
+    return docs
+
+
+def test_the_odd_mtu_is_named_and_virtual_links_are_not_judged():
+    links = host.Links(fleet_links(w3={"mtu": 1400}), None)
+    assert links.odd(NODE) == []  # w1: the usual
+    found = links.odd(node("w3"))
+    assert [str(f).split(" (")[0] for f in found] == [
+        "w3: link mtu: expected eth0 mtu 1500, as on 3 nodes, found mtu 1400"]
+    assert found[0].severity == "drain"
+
+
+def test_nccl_mtu_is_the_mtu_every_node_must_have():
+    found = host.Links(fleet_links(), 9000).odd(NODE)
+    assert "eth0 MTU 9000 (nccl.mtu)" in found[0].expected

@@ -49,7 +49,8 @@ class Case:
 UNREACHABLE = "test_miniconda_prefix_exists"
 LIVE = {"sshd-stop", "sshd-freeze", "sshd-freeze mid-run", "port-drop", "link-down",
         "egress-drop", "slow-link", "known-hosts-drop",
-        "pythonpath-numpy", "library-path-nccl"}  # ~/.bashrc acts only in a real ssh login
+        # ~/.bashrc acts only in a real ssh login
+        "pythonpath-numpy", "library-path-nccl", "nofile-low"}
 CATALOGUE = {
     "sshd-stop": Case(test=UNREACHABLE, words=["node-3 unreachable", "Connection refused"]),
     "sshd-freeze": Case(test=UNREACHABLE, words=["node-3 unreachable", "handshake"]),
@@ -144,6 +145,10 @@ CATALOGUE = {
                      words=["expected /dev/shm of at least 1 GiB, found 1 MiB", "--shm-size"]),
     "tmp-full": Case(test="test_host_disk_free",
                      words=["free on /tmp (/tmp)", "found 0 B free of 16 MiB (0.0 %)"]),
+    "nofile-low": Case(test="test_host_limits_for_a_job",
+                       words=["nofile at least", "found nofile 1024"]),
+    "mtu-odd": Case(test="test_host_links_same_on_every_node",
+                    words=["eth0 mtu 1500, as on 3 nodes", "found mtu 1400"]),
     "kernel-unregister": Case(test="test_jupyter_kernel_registered",
                               words=["kernel 'pytorch-dist' registered", "not registered"]),
 }

@@ -5,14 +5,34 @@ import pytest
 from preflight.checks import host
 from preflight.checks.findings import require
 
-pytestmark = [pytest.mark.host, pytest.mark.reads("node")]
+pytestmark = pytest.mark.host
 
 
+@pytest.fixture(scope="session")
+def links(cluster, cluster_facts):
+    """Every node's up links, tallied once per run."""
+    return host.Links(cluster_facts, cluster.nccl.mtu)
+
+
+@pytest.mark.reads("node")
 def test_host_shm_large_enough(node, facts, cluster):
     """/dev/shm's size and free space, for NCCL's shared-memory transport."""
     require(host.shm(node, facts, cluster.host))
 
 
+@pytest.mark.reads("node")
 def test_host_disk_free(node, facts, cluster):
     """Free space and inodes of the env, the workspace, /tmp, $TMPDIR and home."""
     require(host.disk(node, facts, cluster.host))
+
+
+@pytest.mark.reads("runtime", "health")
+def test_host_limits_for_a_job(node, facts, cluster):
+    """nofile, nproc and memlock as the launcher gives a job (ssh login, Slurm step)."""
+    require(host.limits(node, facts, cluster.host))
+
+
+@pytest.mark.reads("net")
+def test_host_links_same_on_every_node(node, facts, links):
+    """MTU and speed of each up link the same on every node (and nccl.mtu when set)."""
+    require(links.odd(node))

@@ -1,12 +1,16 @@
 """Host readiness: what NCCL and a job need of the node beyond the env. /dev/shm large
 and free enough for NCCL's shared-memory transport; free space and inodes where a job
-writes (the env, the workspace, /tmp, $TMPDIR, home), named before any collective runs."""
+writes (the env, the workspace, /tmp, $TMPDIR, home); the limits a job gets; links of
+one MTU and speed. Named before any collective runs."""
 
 from __future__ import annotations
+
+from collections import Counter
 
 from preflight.checks.findings import Finding, NotChecked
 from preflight.config.clusterfile import HostSettings
 from preflight.config.inventory import Node
+from preflight.facts import contract
 
 
 def size(n: int) -> str:
@@ -79,3 +83,81 @@ def disk(node: Node, facts: dict, settings: HostSettings) -> list[Finding]:
                                  f"({inodes:.1f} %)", "many small files (caches, logs): "
                                  "find them with du --inodes", severity="drain"))
     return found
+
+
+def limits(node: Node, facts: dict, settings: HostSettings) -> list[Finding]:
+    """nofile and nproc at least their minimum, memlock unlimited where RDMA devices
+    exist, as the launcher gave the job (the runtime probe's own limits)."""
+    runtime = facts["runtime"]
+    got = runtime.get("limits")
+    if got is None:
+        why = runtime.get("limits_error") or "the runtime probe did not record them (an " \
+            "older probe)"
+        raise NotChecked(f"{node.name}: limits not checked: {why}")
+    found = []
+    for name, wanted in (("nofile", settings.nofile_min), ("nproc", settings.nproc_min)):
+        soft, hard = got[name]
+        if soft != -1 and soft < wanted:
+            found.append(Finding(node.name, "limits", f"{name} at least {wanted} for a job "
+                                 f"(host.{name}_min)", f"{name} {soft} (hard {_lim(hard)})",
+                                 "raise it in /etc/security/limits.d (ssh logins) or "
+                                 "Slurm's PropagateResourceLimits / the slurmd unit "
+                                 "(steps)", severity="drain"))
+    rdma = facts["health"]["ib"]["present"]
+    if settings.memlock_unlimited_with_rdma and rdma and got["memlock"][0] != -1:
+        found.append(Finding(node.name, "limits", "memlock unlimited where RDMA devices exist",
+                             f"memlock {_lim(got['memlock'][0])} bytes",
+                             "NCCL's troubleshooting guide: RDMA memory registration fails; "
+                             "set memlock unlimited in limits.d and for slurmd",
+                             severity="drain"))
+    return found
+
+
+def _lim(value: int) -> str:
+    return "unlimited" if value == -1 else str(value)
+
+
+# links that are not a host's own fabric: judged nowhere
+VIRTUAL = ("lo", "docker", "veth", "virbr", "br-", "cni", "flannel", "cali", "tun", "tap")
+
+
+class Links:
+    """Every reached node's up links (physical, IB netdevs) by name, tallied once: MTU and
+    speed the same on every node (plurality), and nccl.mtu where set."""
+
+    def __init__(self, cluster_facts: dict[str, dict], mtu: int | None) -> None:
+        self.mtu = mtu
+        self.links = {name: {link: v for link, v in f["net"]["links"].items()
+                             if v["operstate"] == "up" and not link.startswith(VIRTUAL)}
+                      for name, f in contract.usable(cluster_facts, "net").items()
+                      if f["net"].get("links") is not None}
+        self.tallies: dict[tuple[str, str], Counter] = {}
+        for links in self.links.values():
+            for link, v in links.items():
+                for key in ("mtu", "speed"):
+                    self.tallies.setdefault((link, key), Counter())[v[key]] += 1
+
+    def odd(self, node: Node) -> list[Finding]:
+        if node.name not in self.links:
+            raise NotChecked(f"{node.name}: links not checked: the probe did not record them "
+                             "(an older probe)")
+        found = []
+        for link, v in sorted(self.links[node.name].items()):
+            if self.mtu is not None and v["mtu"] != self.mtu:
+                found.append(Finding(node.name, "link MTU", f"{link} MTU {self.mtu} "
+                                     "(nccl.mtu)", f"MTU {v['mtu']}",
+                                     f"ip link set {link} mtu {self.mtu}, and in the "
+                                     "network config", severity="drain"))
+                continue
+            for key, unit in (("mtu", ""), ("speed", " Mb/s")):
+                tally = self.tallies[(link, key)].most_common()
+                usual, count = tally[0]
+                if v[key] != usual and count > 1 and (len(tally) == 1 or tally[1][1] < count):
+                    found.append(Finding(node.name, f"link {key}",
+                                         f"{link} {key} {usual}{unit}, as on {count} nodes",
+                                         f"{key} {v[key]}{unit}",
+                                         "a fabric with mixed MTUs drops or fragments large "
+                                         "packets" if key == "mtu" else "a slow link holds "
+                                         "every collective to its pace",
+                                         severity="drain" if key == "mtu" else "investigate"))
+        return found

@@ -68,6 +68,8 @@ class NcclSettings(Strict):
     references: str | None = None  # your own reference file (default: the built-in one)
     busbw_tolerance: float = Field(0.1, ge=0, lt=1)
     resolve_all_peers_max: int = Field(256, ge=1)  # above it: the master and 8 neighbours
+    # the MTU every node's up, physical-or-IB links must have (None: only the same on all)
+    mtu: int | None = Field(None, ge=68, le=65536)
 
     @model_validator(mode="after")
     def _consistent(self) -> NcclSettings:
@@ -208,7 +210,7 @@ class LaunchSettings(Strict):
 
 
 class HostSettings(Strict):
-    """Host readiness.
+    """Host readiness (what each default rests on: README, tests/test_host.py's row).
     shm_min_bytes: /dev/shm size, 1 GiB (NCCL's troubleshooting guide: Docker's default
     64 MiB breaks NCCL's shared-memory transport; it recommends --shm-size=1g).
     shm_min_free_bytes: free in /dev/shm, 512 MiB (ours: half of that size, so a
@@ -223,6 +225,13 @@ class HostSettings(Strict):
     disk_min_free_bytes: int = Field(1 << 30, ge=0)
     disk_min_free_percent: float = Field(3.0, ge=0, le=100)
     disk_min_free_inodes_percent: float = Field(3.0, ge=0, le=100)
+    # limits a job gets (its ssh login or Slurm step): nofile 65536 (ours, the value GPU
+    # cluster recipes set: DataLoader workers and NCCL's socket transport open many
+    # files); nproc 4096 (ours: threads count against it); memlock unlimited where RDMA
+    # devices exist (NCCL's troubleshooting guide: registration fails otherwise)
+    nofile_min: int = Field(65536, ge=0)
+    nproc_min: int = Field(4096, ge=0)
+    memlock_unlimited_with_rdma: bool = True
 
 
 class EnvSettings(Strict):

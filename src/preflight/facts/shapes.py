@@ -214,11 +214,18 @@ class HealthFacts(TypedDict):
     dcgm: DcgmRun | None  # None: cluster.yaml did not ask for it
 
 
+class Link(TypedDict):
+    mtu: int
+    speed: int | None  # Mb/s; None where the driver does not say (virtual links)
+    operstate: Word
+
+
 class NetFacts(TypedDict):
     hostname: str
     hostname_addrs: Addresses
     peers: dict[str, Addresses]
     interfaces: dict[str, str]
+    links: NotRequired[Annotated[dict[Word, Link], Field(max_length=256)]]
 
 
 class SyncFacts(TypedDict):
@@ -338,6 +345,10 @@ class RuntimeFacts(TypedDict):
     launch_env: NotRequired[dict[Word, Annotated[str, StringConstraints(max_length=2048)]]]
     which: NotRequired[dict[Literal["python", "torchrun"], OnPath | None]]
     libraries: NotRequired[dict[Word, Library]]
+    # [soft, hard], -1 for unlimited, as the launcher gave the job
+    limits: NotRequired[dict[Literal["memlock", "nofile", "nproc"],
+                             Annotated[list[int], Field(min_length=2, max_length=2)]]]
+    limits_error: NotRequired[Annotated[str, StringConstraints(max_length=800)]]
     libraries_error: NotRequired[Annotated[str, StringConstraints(max_length=800)]]
 
 

@@ -34,17 +34,19 @@ def net():
             return [a for i, a in enumerate(found) if a not in found[:i]]
         except OSError as exc:
             return "cannot resolve: %s" % exc
-    interfaces = {}
-    for name in os.listdir("/sys/class/net"):
-        try:
-            with open("/sys/class/net/%s/operstate" % name) as stream:
-                interfaces[name] = stream.read().strip()
-        except OSError:
-            interfaces[name] = "unknown"
+    interfaces, links = {}, {}
+    for name in sorted(os.listdir("/sys/class/net"))[:256]:
+        state = (read_text("/sys/class/net/%s/operstate" % name, 64) or "unknown").strip()
+        interfaces[name] = state
+        mtu = (read_text("/sys/class/net/%s/mtu" % name, 32) or "").strip()
+        speed = (read_text("/sys/class/net/%s/speed" % name, 32) or "").strip()  # EINVAL: down
+        if mtu.isdigit():
+            links[name] = {"mtu": int(mtu), "operstate": state,
+                           "speed": int(speed) if speed.isdigit() else None}
     hostname = socket.gethostname()
     return {"hostname": hostname, "hostname_addrs": addresses(hostname),
             "peers": {name: addresses(name) for name in ARGS.get("peers", ())},
-            "interfaces": interfaces}
+            "interfaces": interfaces, "links": links}
 
 
 def listening_ports():

@@ -42,6 +42,18 @@ def loaded_modules(modules, prefix, limit=256):
     return found, seen
 
 
+def limits():
+    """The resource limits this process got from the launcher, as a job gets them
+    ([soft, hard], -1 for unlimited): memlock (RDMA registration), nofile, nproc."""
+    import resource
+    found = {}
+    for name, which in (("memlock", "RLIMIT_MEMLOCK"), ("nofile", "RLIMIT_NOFILE"),
+                        ("nproc", "RLIMIT_NPROC")):
+        pair = resource.getrlimit(getattr(resource, which))
+        found[name] = [-1 if v == resource.RLIM_INFINITY else v for v in pair]
+    return found
+
+
 def launch_env(environ):
     chosen = sorted(k for k in environ
                     if k in LAUNCH_VARS or k.startswith(LAUNCH_PREFIXES))[:64]
@@ -250,6 +262,10 @@ def main():
     out["sys_path"] = [p[:512] for p in sys.path[:64]]
     out["launch_env"] = launch_env(os.environ)
     out["which"] = {name: on_path(name) for name in ("python", "torchrun")}
+    try:
+        out["limits"] = limits()
+    except Exception as exc:
+        out["limits_error"] = describe(exc)[:800]
     if out["user_site"].get("path"):
         out["user_site"].update(site_listing(out["user_site"]["path"]))
     try:

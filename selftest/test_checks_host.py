@@ -112,3 +112,36 @@ def test_the_odd_mtu_is_named_and_virtual_links_are_not_judged():
 def test_nccl_mtu_is_the_mtu_every_node_must_have():
     found = host.Links(fleet_links(), 9000).odd(NODE)
     assert "eth0 MTU 9000 (nccl.mtu)" in found[0].expected
+
+
+def timed(sent=100.0, received=100.5, started=100.1, ended=100.4) -> dict:
+    return {"reach": {"ok": True, "sent": sent, "received": received},
+            "probe_started": started, "probe_ended": ended}
+
+
+def test_a_clock_within_the_round_trip_passes():
+    assert host.clock(NODE, timed(), HostSettings()) == []
+    # 0.9 s ahead at the bound's near end: within 1 s
+    assert host.clock(NODE, timed(started=101.0, ended=101.4), HostSettings()) == []
+
+
+def test_a_clock_ahead_or_behind_beyond_the_bound_is_named_with_its_interval():
+    ahead = host.clock(NODE, timed(started=105.1, ended=105.4), HostSettings())
+    assert str(ahead[0]).startswith("w1: clock: expected within 1 s of the controller's "
+                                    "(host.clock_max_offset_s), found 4.90 s or more ahead "
+                                    "(between +4.90 and +5.10 s)")
+    behind = host.clock(NODE, timed(started=90.1, ended=90.4), HostSettings())
+    assert "9.90 s or more behind" in behind[0].found
+
+
+def test_a_slow_round_trip_widens_the_bound_and_never_makes_a_finding():
+    # sent at 100, answered 30 s later: a node 5 s ahead cannot be told from one in sync
+    assert host.clock(NODE, timed(received=130.0, started=105.0, ended=110.0),
+                      HostSettings()) == []
+
+
+def test_no_timestamps_or_hostile_ones_are_not_checked():
+    with pytest.raises(NotChecked, match="clock not checked"):
+        host.clock(NODE, {"reach": {"ok": True}}, HostSettings())
+    with pytest.raises(NotChecked, match="clock not checked"):
+        host.clock(NODE, timed(started="soon"), HostSettings())

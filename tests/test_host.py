@@ -36,3 +36,9 @@ def test_host_limits_for_a_job(node, facts, cluster):
 def test_host_links_same_on_every_node(node, facts, links):
     """MTU and speed of each up link the same on every node (and nccl.mtu when set)."""
     require(links.odd(node))
+
+
+@pytest.mark.reads("node")
+def test_host_clock_in_sync(node, facts, cluster):
+    """The node's clock within host.clock_max_offset_s of the controller's."""
+    require(host.clock(node, facts, cluster.host))

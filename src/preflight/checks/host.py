@@ -5,6 +5,7 @@ one MTU and speed. Named before any collective runs."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 from preflight.checks.findings import Finding, NotChecked
@@ -161,3 +162,30 @@ class Links:
                                          "every collective to its pace",
                                          severity="drain" if key == "mtu" else "investigate"))
         return found
+
+
+def clock(node: Node, facts: dict, settings: HostSettings) -> list[Finding]:
+    """The node's clock against the controller's, bounded by the probe's own round trip:
+    the probe started after the controller sent it and ended before the answer came, so
+    the offset lies in [ended - received, started - sent]. Only an offset beyond the
+    threshold even at the bound's near end is a finding (a slow link widens the bound,
+    never makes a finding)."""
+    reach = facts["reach"]
+    times = (reach.get("sent"), reach.get("received"), facts.get("probe_started"),
+             facts.get("probe_ended"))
+    if not all(isinstance(t, (int, float)) and math.isfinite(t) for t in times):
+        raise NotChecked(f"{node.name}: clock not checked: the facts carry no timestamps "
+                         "(an older probe, or a replay of one)")
+    sent, received, started, ended = times
+    low, high = ended - received, started - sent  # the offset's bounds, node minus us
+    limit = settings.clock_max_offset_s
+    if low <= limit and high >= -limit:
+        return []
+    ahead = low > limit
+    near = low if ahead else high
+    return [Finding(node.name, "clock", f"within {limit:g} s of the controller's "
+                    "(host.clock_max_offset_s)",
+                    f"{abs(near):.2f} s or more {'ahead' if ahead else 'behind'} "
+                    f"(between {low:+.2f} and {high:+.2f} s)",
+                    "is chrony or systemd-timesyncd running and synchronised? "
+                    "(chronyc tracking; timedatectl)", severity="investigate")]

@@ -232,6 +232,10 @@ class HostSettings(Strict):
     nofile_min: int = Field(65536, ge=0)
     nproc_min: int = Field(4096, ge=0)
     memlock_unlimited_with_rdma: bool = True
+    # the node's clock against the controller's, bounded by the probe's round trip: 1 s
+    # (ours: logs and checkpoints of one job are ordered across nodes; NTP keeps a
+    # healthy node within milliseconds)
+    clock_max_offset_s: float = Field(1.0, gt=0)
 
 
 class EnvSettings(Strict):

@@ -84,7 +84,8 @@ def validate(doc: object, expect: Expect, name: str = "node") -> Facts:
             out[section] = doc.get(section)
         else:
             out["broken"][section] = cause
-    for key in ("probe_version", "probe_seconds", "section_seconds"):
+    for key in ("probe_version", "probe_seconds", "section_seconds", "probe_started",
+                "probe_ended"):
         if key in doc:
             out[key] = doc[key]
     return out

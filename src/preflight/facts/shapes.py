@@ -25,6 +25,9 @@ class Reach(TypedDict):
     reason: str | None
     executions: NotRequired[int]
     seconds: NotRequired[float]
+    # the controller's clock when the probe was sent and its answer received
+    sent: NotRequired[float]
+    received: NotRequired[float]
 
 
 class PathInfo(TypedDict):

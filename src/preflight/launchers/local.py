@@ -43,8 +43,11 @@ class LocalLauncher(Launcher):
         script = probe.probe_script(node, runtime=runtime,
                                     **probe.cluster_args(self.cluster, node))
         seconds, bound = probe.probe_bound(self.cluster, node)
+        sent = time.time()
         done = run_here(probe.probe_command(node, script), "", seconds)
-        return probe.document(done, bound, self.name)
+        found = probe.document(done, bound, self.name)
+        found["reach"].update(sent=sent, received=time.time())
+        return found
 
 
 def run_here(command: str, stdin: str, timeout: float, kill_after: float = 2) -> Result:

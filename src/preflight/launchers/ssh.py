@@ -87,10 +87,12 @@ def gather_node(cluster: Cluster, node: Node, runtime: bool = True) -> dict:
     seconds, bound = probe.probe_bound(cluster, node)
 
     def run_probe(conn: transport.Connection) -> dict:
+        sent = time.time()  # the node's clock is judged against these (checks/host.clock)
         done = conn.run(probe.probe_command(node, script), seconds)
         facts, reason = probe.parse(done, bound)
         return {**facts, "reach": {"ok": reason is None, "reason": reason and clean(reason, 500),
-                                   "executions": conn.executions}}
+                                   "executions": conn.executions, "sent": sent,
+                                   "received": time.time()}}
     found = transport.with_connection(
         cluster, node, run_probe,
         lambda why: {"reach": {"ok": False, "reason": clean(why, 500), "executions": 0}})

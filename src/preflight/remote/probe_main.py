@@ -13,7 +13,9 @@ def main():
         facts["section_seconds"][name] = round(time.time() - begun, 4)
     run_deferred()  # no runtime section ran it (not requested, or no env python)
     facts["probe_errors"] = ERRORS
-    facts["probe_seconds"] = round(time.time() - started, 3)
+    facts["probe_started"] = started  # the node's clock, judged against the controller's
+    facts["probe_ended"] = time.time()
+    facts["probe_seconds"] = round(facts["probe_ended"] - started, 3)
     sys.stdout.write(to_json(facts))
 
 

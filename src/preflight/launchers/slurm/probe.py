@@ -193,11 +193,14 @@ def _attempt_once(cluster: Cluster, login: LoginShell, nodes: list[Node], *, run
             job.broadcast(bundle(cluster, nodes, runtime), path)
         except SlurmError as exc:
             return _without_named(nodes, str(exc), started, out)
+        sent = time.time()
         done = job.step([n.name for n in nodes], bootstrap(nodes, path), timeout)
+        window = {"sent": sent, "received": time.time()}  # the step's, for every node
         docs = parse(done.stdout)
         for node in nodes:
             if node.name in docs:
                 out[node.name] = _reached(docs[node.name], started, job.job)
+                out[node.name]["reach"].update(window)
         failed = [n for n in nodes if n.name not in docs]
         if done.timed_out:
             out.update({n.name: _unreached(f"Slurm step on {n.name}: no facts within "

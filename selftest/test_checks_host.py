@@ -145,3 +145,34 @@ def test_no_timestamps_or_hostile_ones_are_not_checked():
         host.clock(NODE, {"reach": {"ok": True}}, HostSettings())
     with pytest.raises(NotChecked, match="clock not checked"):
         host.clock(NODE, timed(started="soon"), HostSettings())
+
+
+def hosts(**odd) -> dict:
+    docs = {}
+    for i in range(1, 5):
+        name = f"w{i}"
+        tun = {"thp": "madvise", "numa_balancing": "0", "cpu_governor": None}
+        tun.update(odd.get(name, {}))
+        docs[name] = {"reach": {"ok": True}, "node": {
+            "kernel": "6.1.0-18-amd64", "os": "Debian GNU/Linux 12 (bookworm)",
+            "glibc": "glibc 2.36", "tunables": tun}}
+    return docs
+
+
+def test_an_odd_tunable_is_named_with_the_drift_table():
+    same = host.Sameness(hosts(w3={"thp": "always"}), HostSettings())
+    assert same.odd(NODE) == ([], "")
+    found, drift = same.odd(node("w3"))
+    assert [str(f).split(" (nodes")[0] for f in found] == [
+        "w3: same host on every node: expected thp madvise, as on w[1-2,4], found thp always"]
+    assert drift.splitlines()[2].split() == ["thp", "madvise", "madvise", "always", "madvise"]
+    assert host.Sameness(hosts(w3={"thp": "always"}),
+                         HostSettings(may_differ=["thp"])).odd(node("w3")) == ([], "")
+
+
+def test_a_named_tunable_is_judged_on_every_node():
+    found, _ = host.Sameness(hosts(), HostSettings(tunables={"cpu_governor": "performance"})
+                             ).odd(NODE)
+    assert [str(f).split(" (set")[0] for f in found] == [
+        "w1: host setting: expected cpu_governor performance (host.tunables), found "
+        "cpu_governor (not exposed)"]

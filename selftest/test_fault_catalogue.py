@@ -149,6 +149,8 @@ CATALOGUE = {
                        words=["nofile at least", "found nofile 1024"]),
     "mtu-odd": Case(test="test_host_links_same_on_every_node",
                     words=["eth0 mtu 1500, as on 3 nodes", "found mtu 1400"]),
+    "thp-odd": Case(test="test_host_same_on_every_node",
+                    words=["expected thp ", "as on node-[1-2,4], found thp "]),
     "kernel-unregister": Case(test="test_jupyter_kernel_registered",
                               words=["kernel 'pytorch-dist' registered", "not registered"]),
 }

@@ -14,6 +14,12 @@ def links(cluster, cluster_facts):
     return host.Links(cluster_facts, cluster.nccl.mtu)
 
 
+@pytest.fixture(scope="session")
+def sameness(cluster, cluster_facts):
+    """Kernel, OS, glibc and tunables of every node, tallied once per run."""
+    return host.Sameness(cluster_facts, cluster.host)
+
+
 @pytest.mark.reads("node")
 def test_host_shm_large_enough(node, facts, cluster):
     """/dev/shm's size and free space, for NCCL's shared-memory transport."""
@@ -42,3 +48,10 @@ def test_host_links_same_on_every_node(node, facts, links):
 def test_host_clock_in_sync(node, facts, cluster):
     """The node's clock within host.clock_max_offset_s of the controller's."""
     require(host.clock(node, facts, cluster.host))
+
+
+@pytest.mark.reads("node")
+def test_host_same_on_every_node(node, facts, sameness):
+    """Kernel release, OS, glibc, transparent huge pages, NUMA balancing and the CPU
+    governor the same on every node (and as host.tunables names them)."""
+    require(*sameness.odd(node))

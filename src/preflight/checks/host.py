@@ -8,7 +8,10 @@ from __future__ import annotations
 import math
 from collections import Counter
 
+from ClusterShell.NodeSet import NodeSet
+
 from preflight.checks.findings import Finding, NotChecked
+from preflight.checks.sameness import drift, standing, table
 from preflight.config.clusterfile import HostSettings
 from preflight.config.inventory import Node
 from preflight.facts import contract
@@ -189,3 +192,53 @@ def clock(node: Node, facts: dict, settings: HostSettings) -> list[Finding]:
                     f"(between {low:+.2f} and {high:+.2f} s)",
                     "is chrony or systemd-timesyncd running and synchronised? "
                     "(chronyc tracking; timedatectl)", severity="investigate")]
+
+
+UNKNOWN = "(not exposed)"
+
+
+class Sameness:
+    """Kernel release, OS, glibc and the tunables of every reached node, tallied once per
+    run: the odd node named by plurality (as env drift), the drift as a table; a tunable
+    cluster.yaml names must also have that value."""
+
+    def __init__(self, cluster_facts: dict[str, dict], settings: HostSettings) -> None:
+        self.wanted = dict(settings.tunables)
+        skip = set(settings.may_differ)
+        self.values = {}
+        for name, f in contract.usable(cluster_facts, "node").items():
+            node = f["node"]
+            if "tunables" not in node:
+                continue
+            row = {"kernel": node.get("kernel") or UNKNOWN, "os": node.get("os") or UNKNOWN,
+                   "glibc": node.get("glibc") or UNKNOWN,
+                   **{k: v if v is not None else UNKNOWN for k, v in node["tunables"].items()}}
+            self.values[name] = {k: v for k, v in row.items() if k not in skip}
+        self.rows = drift(self.values)
+        self.tallies = {key: Counter(v.values()).most_common() for key, v in self.rows.items()}
+
+    def odd(self, node: Node) -> tuple[list[Finding], str]:
+        if node.name not in self.values:
+            raise NotChecked(f"{node.name}: host sameness not checked: the probe did not "
+                             "record kernel tunables (an older probe)")
+        mine = self.values[node.name]
+        found = [Finding(node.name, "host setting", f"{key} {want} (host.tunables)",
+                         f"{key} {mine.get(key, UNKNOWN)}", "set it in the kernel command "
+                         "line, sysctl.d or the tuned profile", severity="investigate")
+                 for key, want in sorted(self.wanted.items()) if mine.get(key) != want]
+        for key, values in sorted(self.rows.items()):
+            where = standing(values[node.name], self.tallies[key])
+            if where is None or key in self.wanted:
+                continue
+            usual = self.tallies[key][0][0]
+            expected = f"one {key} on every node" if where[0] == "tie" else \
+                f"{key} {usual}, as on {_on(values, usual)}"
+            found.append(Finding(node.name, "same host on every node", expected,
+                                 f"{key} {values[node.name]}", "nodes of one job should run "
+                                 "one kernel, OS and C library with one tuning (host."
+                                 "may_differ lists what may differ)", severity="investigate"))
+        return found, table(self.rows, sorted(self.values), "setting") if found else ""
+
+
+def _on(values: dict[str, str], value: str) -> str:
+    return str(NodeSet.fromlist([n for n, v in values.items() if v == value]))

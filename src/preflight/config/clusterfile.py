@@ -236,6 +236,12 @@ class HostSettings(Strict):
     # (ours: logs and checkpoints of one job are ordered across nodes; NTP keeps a
     # healthy node within milliseconds)
     clock_max_offset_s: float = Field(1.0, gt=0)
+    # kernel, OS, glibc and these tunables are the same on every node (plurality); a
+    # tunable named here must also have this value, e.g. {thp: madvise, cpu_governor:
+    # performance, numa_balancing: "0"} (no default: sites differ)
+    tunables: dict[Literal["thp", "numa_balancing", "cpu_governor"], str] = {}
+    may_differ: list[Literal["kernel", "os", "glibc", "thp", "numa_balancing",
+                             "cpu_governor"]] = []
 
 
 class EnvSettings(Strict):

@@ -59,6 +59,8 @@ class NodeFacts(TypedDict):
     # host readiness (older probes: absent)
     shm: NotRequired[Space | None]
     disks: NotRequired[dict[Literal["env", "workspace", "tmp", "tmpdir", "home"], Space]]
+    glibc: NotRequired[Word]
+    tunables: NotRequired[dict[Literal["thp", "numa_balancing", "cpu_governor"], Word | None]]
 
 
 class LoginFacts(TypedDict):

@@ -16,7 +16,29 @@ def node():
             "user": _name(pwd.getpwuid, os.getuid()), "groups": [
                 _name(grp.getgrgid, g) for g in os.getgroups()],
             "probe_python": [sys.executable, python_version()], "time": time.time(),
-            "shm": space("/dev/shm"), "disks": disks()}
+            "shm": space("/dev/shm"), "disks": disks(), "glibc": glibc(),
+            "tunables": tunables()}
+
+
+def glibc():
+    try:
+        return os.confstr("CS_GNU_LIBC_VERSION") or ""
+    except (ValueError, OSError):
+        return ""
+
+
+def tunables():
+    """Kernel settings a job's speed rests on, as the node has them (compared across nodes;
+    judged only against values cluster.yaml names): transparent huge pages, automatic NUMA
+    balancing, cpu0's frequency governor. None where the node does not expose one."""
+    def first(path):
+        text = read_text(path, 256)
+        return text.strip() if text is not None else None
+    thp = first("/sys/kernel/mm/transparent_hugepage/enabled")
+    if thp and "[" in thp:  # "always [madvise] never": the bracketed one is in force
+        thp = thp.split("[", 1)[1].split("]", 1)[0]
+    return {"thp": thp, "numa_balancing": first("/proc/sys/kernel/numa_balancing"),
+            "cpu_governor": first("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")}
 
 
 def space(path):

@@ -176,3 +176,16 @@ def test_a_named_tunable_is_judged_on_every_node():
     assert [str(f).split(" (set")[0] for f in found] == [
         "w1: host setting: expected cpu_governor performance (host.tunables), found "
         "cpu_governor (not exposed)"]
+
+
+def test_stray_work_is_named():
+    clean_node = {"node": {"stray": {"d_state": [], "master_port": {"port": 29500,
+                                                                    "listening": False}}}}
+    assert host.stray(NODE, clean_node) == []
+    busy = {"node": {"stray": {"d_state": [{"pid": 4242, "comm": "python"}],
+                               "master_port": {"port": 29500, "listening": True}}}}
+    found = host.stray(NODE, busy)
+    assert [f.found for f in found] == ["1: python (4242)",
+                                        "a process already listens on 29500"]
+    with pytest.raises(NotChecked, match="stray work not checked"):
+        host.stray(NODE, {"node": {}})

@@ -86,7 +86,8 @@ def failing_cases(run) -> dict[str, str]:
      "facts section 'env' failed on the node: StopIteration: conda-meta/x.json"),
     ("sync", None, "test_sync_", "facts section 'sync' is null although cluster.yaml asks"),
     ("ssh", None, "test_ssh", "facts section 'ssh' is null"),
-    ("runtime.ok", "yes", "test_cuda_", "facts section 'runtime' does not fit"),
+    ("runtime.ok", "yes", ("test_cuda_", "test_host_limits"),
+     "facts section 'runtime' does not fit"),
 ])
 def test_broken_section_errors_only_its_checks_on_only_its_node(tmp_path, path, value,
                                                                 errors, words):

@@ -55,3 +55,9 @@ def test_host_same_on_every_node(node, facts, sameness):
     """Kernel release, OS, glibc, transparent huge pages, NUMA balancing and the CPU
     governor the same on every node (and as host.tunables names them)."""
     require(*sameness.odd(node))
+
+
+@pytest.mark.reads("node")
+def test_host_no_stray_work(node, facts):
+    """No hung (D-state) process; on the master, nothing on the master port yet."""
+    require(host.stray(node, facts))

@@ -242,3 +242,29 @@ class Sameness:
 
 def _on(values: dict[str, str], value: str) -> str:
     return str(NodeSet.fromlist([n for n, v in values.items() if v == value]))
+
+
+def stray(node: Node, facts: dict) -> list[Finding]:
+    """No process in uninterruptible sleep (Meta's gcm and NHC check it: hung I/O that a
+    job's reads would join), and on the master no listener already on the master port."""
+    found_stray = facts["node"].get("stray")
+    if found_stray is None:
+        raise NotChecked(f"{node.name}: stray work not checked: the probe did not record it "
+                         "(an older probe)")
+    found = []
+    hung = found_stray["d_state"]
+    if hung:
+        shown = ", ".join(f"{h['comm']} ({h['pid']})" for h in hung[:5])
+        found.append(Finding(node.name, "stray work", "no process in uninterruptible sleep "
+                             "(D state)", f"{len(hung)}{'+' if len(hung) >= 20 else ''}: "
+                             f"{shown}", "hung I/O (a dead NFS mount, a failing disk or "
+                             "GPU): cat /proc/PID/stack; a reboot clears it",
+                             severity="investigate"))
+    port = found_stray.get("master_port")
+    if port and port["listening"]:
+        found.append(Finding(node.name, "stray work", f"master port {port['port']} free on "
+                             "the master", f"a process already listens on {port['port']}",
+                             "a leftover torchrun or job? ss -ltnp 'sport = :"
+                             f"{port['port']}' (or move nccl.master_port)",
+                             severity="investigate"))
+    return found

@@ -49,6 +49,21 @@ class Space(TypedDict):
     path: NotRequired[Path]
 
 
+class Hung(TypedDict):
+    pid: int
+    comm: Word
+
+
+class PortUse(TypedDict):
+    port: int
+    listening: bool
+
+
+class Stray(TypedDict):
+    d_state: Annotated[list[Hung], Field(max_length=20)]
+    master_port: NotRequired[PortUse]  # on the master only
+
+
 class NodeFacts(TypedDict):
     hostname: Word
     uid: int
@@ -61,6 +76,7 @@ class NodeFacts(TypedDict):
     disks: NotRequired[dict[Literal["env", "workspace", "tmp", "tmpdir", "home"], Space]]
     glibc: NotRequired[Word]
     tunables: NotRequired[dict[Literal["thp", "numa_balancing", "cpu_governor"], Word | None]]
+    stray: NotRequired[Stray]
 
 
 class LoginFacts(TypedDict):

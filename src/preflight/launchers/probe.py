@@ -29,21 +29,23 @@ def probe_command(node: Node, script: str) -> str:
 
 def probe_script(node: Node, *, runtime: bool = True, peers: list[str] = (),
                  sync: dict | None = None, ssh: dict | None = None,
-                 jupyter: bool = False, dcgm: dict | None = None, verify: str = "size") -> str:
+                 jupyter: bool = False, dcgm: dict | None = None, verify: str = "size",
+                 master_port: int | None = None) -> str:
     """The probe with its arguments; runtime=False skips the env-Python run (torch import);
     peers are the node names this node must resolve."""
     args = probe_args(node, runtime=runtime, peers=peers, sync=sync, ssh=ssh, jupyter=jupyter,
-                      dcgm=dcgm, verify=verify)
+                      dcgm=dcgm, verify=verify, master_port=master_port)
     # JSON is not Python (null, true): decode it on the node rather than paste it as code.
     return f"ARGS = __import__('json').loads({json.dumps(args)!r})\n" + remote.probe_source()
 
 
 def probe_args(node: Node, *, runtime: bool = True, peers: list[str] = (),
                sync: dict | None = None, ssh: dict | None = None,
-               jupyter: bool = False, dcgm: dict | None = None, verify: str = "size") -> dict:
+               jupyter: bool = False, dcgm: dict | None = None, verify: str = "size",
+               master_port: int | None = None) -> dict:
     """The probe's ARGS for one node (the Slurm launcher sends them in one bundle)."""
     return {"miniconda": node.miniconda, "env_name": node.env_name, "peers": list(peers),
-            "jupyter": jupyter, "dcgm": dcgm, "verify": verify,
+            "jupyter": jupyter, "dcgm": dcgm, "verify": verify, "master_port": master_port,
             "sync": sync, "ssh": ssh,
             "env_prefix": node.env_prefix, "workspace": node.workspace,
             "runtime_script": remote.source("runtime.py") if runtime else None,
@@ -55,7 +57,9 @@ def cluster_args(cluster: Cluster, node: Node) -> dict:
     or another."""
     return {"peers": peers_of(cluster, node), "sync": sync_args(cluster, node),
             "ssh": ssh_args(cluster), "jupyter": cluster.jupyter.check,
-            "dcgm": dcgm_args(cluster), "verify": cluster.spec.env.verify}
+            "dcgm": dcgm_args(cluster), "verify": cluster.spec.env.verify,
+            "master_port": cluster.nccl.master_port if node.name == cluster.master.name
+            else None}
 
 
 def dcgm_args(cluster: Cluster) -> dict | None:

@@ -17,7 +17,27 @@ def node():
                 _name(grp.getgrgid, g) for g in os.getgroups()],
             "probe_python": [sys.executable, python_version()], "time": time.time(),
             "shm": space("/dev/shm"), "disks": disks(), "glibc": glibc(),
-            "tunables": tunables()}
+            "tunables": tunables(), "stray": stray()}
+
+
+def stray():
+    """Work already on the node: processes in uninterruptible sleep (D: hung I/O, a dead
+    NFS mount; they also hold GPUs they opened), and on the master, a listener on the
+    master port (a leftover torchrun: the collective cannot bind it)."""
+    hung = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        text = read_text("/proc/%s/stat" % pid, 1024) or ""
+        name, _, rest = text.rpartition(")")
+        if rest[1:2] == "D" and len(hung) < 20:
+            hung.append({"pid": int(pid), "comm": name.partition("(")[2][:64]})
+    port = ARGS.get("master_port")
+    found = {"d_state": hung}
+    if port:
+        found["master_port"] = {"port": port, "listening": any(
+            p["port"] == port for p in listening_ports())}
+    return found
 
 
 def glibc():

@@ -151,6 +151,9 @@ CATALOGUE = {
                     words=["eth0 mtu 1500, as on 3 nodes", "found mtu 1400"]),
     "thp-odd": Case(test="test_host_same_on_every_node",
                     words=["expected thp ", "as on node-[1-2,4], found thp "]),
+    "host-keys-off": Case(test="test_ssh_client_checks_host_keys",
+                          words=["StrictHostKeyChecking no", "UserKnownHostsFile /dev/null",
+                                 "set in /root/.ssh/config"]),
     "kernel-unregister": Case(test="test_jupyter_kernel_registered",
                               words=["kernel 'pytorch-dist' registered", "not registered"]),
 }

@@ -2,7 +2,10 @@
 
 from dataclasses import replace
 
+import pytest
+
 from preflight.checks import ssh
+from preflight.checks.findings import NotChecked
 from preflight.config.clusterfile import SshSettings
 from selftest.builders import NODE
 from selftest.suites import REPO
@@ -47,3 +50,22 @@ def test_reference_jupyter_config_binds_localhost():
     exec(code, {"get_config": lambda: config})  # noqa: S102 - our own fixture file
     assert config["ServerApp"]["ip"] == "localhost"
     assert "token" not in config.get("IdentityProvider", {})  # Jupyter makes one per start
+
+
+def test_host_key_checking_off_is_named_with_the_file_that_set_it():
+    node = Cluster.nodes[0]
+    doc = facts("")
+    doc["ssh"]["system_client_config"] = {"/etc/ssh/ssh_config": "Host *\n  SendEnv LANG\n"}
+    assert ssh.host_keys_checked(node, doc, Cluster) == []
+    doc["ssh"]["system_client_config"] = {"/etc/ssh/ssh_config": (
+        "Host *\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n")}
+    # the user's file says yes first (its value wins); nothing there names known_hosts
+    found = ssh.host_keys_checked(node, doc, Cluster)
+    assert [f.found for f in found] == ["UserKnownHostsFile /dev/null"]
+    assert "set in /etc/ssh/ssh_config" in found[0].hint
+    doc["ssh"]["client_config"] = {}
+    assert [f.found for f in ssh.host_keys_checked(node, doc, Cluster)] == [
+        "StrictHostKeyChecking no", "UserKnownHostsFile /dev/null"]
+    del doc["ssh"]["system_client_config"]
+    with pytest.raises(NotChecked, match="host key checking not checked"):
+        ssh.host_keys_checked(node, doc, Cluster)

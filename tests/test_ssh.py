@@ -22,6 +22,11 @@ def test_ssh_client_config_for_nodes(node, ssh_facts, cluster):
     require(ssh.client_config(node, ssh_facts, cluster))
 
 
+def test_ssh_client_checks_host_keys(node, ssh_facts, cluster):
+    """No StrictHostKeyChecking no / UserKnownHostsFile /dev/null for the nodes."""
+    require(ssh.host_keys_checked(node, ssh_facts, cluster))
+
+
 def test_ssh_identity_private_and_safe(node, ssh_facts):
     require(ssh.identity(node, ssh_facts))
 

@@ -53,6 +53,45 @@ def client_config(node: Node, facts: dict, cluster: Cluster, texts: dict | None 
     return found
 
 
+def host_keys_checked(node: Node, facts: dict, cluster: Cluster) -> list[Finding]:
+    """The node's effective client config (the user's file, then /etc/ssh/ssh_config: the
+    first value wins) for the nodes' Host pattern keeps host key checking on: with it off
+    every node-to-node login (torchrun's, rsync's) trusts whoever answers."""
+    ssh = facts["ssh"]
+    system = ssh.get("system_client_config")
+    if system is None:
+        raise NotChecked(f"{node.name}: host key checking not checked: the probe did not "
+                         "read /etc/ssh/ssh_config (an older probe)")
+    config = paramiko.SSHConfig()
+    config.parse("".join([*ssh["client_config"].values(), *system.values()]).splitlines(
+        keepends=True))
+    host = _sample_host(cluster, node)
+    got = config.lookup(host)
+    found = []
+    strict = str(got.get("stricthostkeychecking", "ask")).lower()
+    if strict in ("no", "off"):
+        found.append(Finding(node.name, "ssh host keys", f"StrictHostKeyChecking yes (or "
+                             f"accept-new) for {host}", f"StrictHostKeyChecking {strict}",
+                             _where(ssh, system, "stricthostkeychecking"),
+                             severity="investigate"))
+    files = got.get("userknownhostsfile")
+    files = files if isinstance(files, list) else str(files or "").split()
+    if "/dev/null" in files:
+        found.append(Finding(node.name, "ssh host keys", f"a known_hosts file for {host}",
+                             "UserKnownHostsFile /dev/null",
+                             _where(ssh, system, "userknownhostsfile"),
+                             severity="investigate"))
+    return found
+
+
+def _where(ssh: dict, system: dict, key: str) -> str:
+    """The first file whose text sets key, for the hint."""
+    for path, text in [*ssh["client_config"].items(), *system.items()]:
+        if any(line.strip().lower().startswith(key) for line in text.splitlines()):
+            return f"set in {path}: every login between nodes trusts whoever answers"
+    return "every login between nodes trusts whoever answers"
+
+
 def identity(node: Node, facts: dict) -> list[Finding]:
     ssh = facts["ssh"]
     key, dot = ssh["identity"], ssh["dot_ssh"]

@@ -268,6 +268,7 @@ class SshFacts(TypedDict):
     identity_pub: str | None
     client_config: dict[str, str]
     client_config_path: str
+    system_client_config: NotRequired[dict[str, str]]
     sshd_config: dict[str, str]
     authorized_keys: list[str]
     authorized_keys_files: NotRequired[list[Path]]

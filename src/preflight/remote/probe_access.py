@@ -62,7 +62,9 @@ def ssh():
              "identity": dict(path_info(identity), path=identity, kind=key_kind(identity)),
              "identity_pub": read_text(identity + ".pub", 16384),
              "client_config": included_files(client, os.path.join(home, ".ssh")),
-             "client_config_path": client}
+             "client_config_path": client,
+             # read after the user's file: the first value ssh obtains wins
+             "system_client_config": included_files("/etc/ssh/ssh_config", "/etc/ssh")}
     sshd = spec.get("sshd_binary", "/usr/sbin/sshd")
     peer = (os.environ.get("SSH_CONNECTION") or "127.0.0.1 0").split()
     user = pwd.getpwuid(os.getuid())[0]

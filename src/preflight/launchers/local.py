@@ -8,6 +8,7 @@ import dataclasses
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -50,13 +51,32 @@ class LocalLauncher(Launcher):
         return found
 
 
+def node_environment(environ: dict | None = None, prefix: str = sys.prefix,
+                     base: str = sys.base_prefix) -> dict:
+    """This node's own environment, as a job here gets it: ours without the harness's own
+    virtualenv (its bin first on PATH, VIRTUAL_ENV), which no job on the node uses.
+
+    >>> env = {"PATH": "/opt/h/.venv/bin:/usr/bin", "VIRTUAL_ENV": "/opt/h/.venv", "A": "1"}
+    >>> node_environment(env, "/opt/h/.venv", "/usr")
+    {'PATH': '/usr/bin', 'A': '1'}
+    """
+    env = dict(os.environ if environ is None else environ)
+    if prefix == base:
+        return env
+    env.pop("VIRTUAL_ENV", None)
+    own = os.path.join(prefix, "bin")
+    env["PATH"] = ":".join(d for d in env.get("PATH", "").split(":")
+                           if d and os.path.normpath(d) != own)
+    return env
+
+
 def run_here(command: str, stdin: str, timeout: float, kill_after: float = 2) -> Result:
     """sh -c command in its own session; at the deadline TERM to the whole group, KILL
     kill_after seconds later (what `timeout -k` does over SSH)."""
     started = time.monotonic()
     child = subprocess.Popen(["sh", "-c", command], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             start_new_session=True)
+                             start_new_session=True, env=node_environment())
     try:
         out, err = child.communicate(stdin or None, timeout=timeout)
         timed_out = False

@@ -76,19 +76,21 @@ def which(**found) -> dict:
     return doc
 
 
-def test_python_and_torchrun_on_path_are_the_envs_or_absent():
+def test_torchrun_on_path_is_the_envs_or_absent_and_python_is_not_judged_alone():
     assert imports.on_path(NODE, which()) == []
     mine = {"path": f"{ENV}/bin/torchrun", "real": f"{ENV}/bin/torchrun"}
     assert imports.on_path(NODE, which(torchrun=mine)) == []
+    system = {"path": "/usr/bin/python", "real": "/usr/bin/python3.11"}
+    assert imports.on_path(NODE, which(python=system)) == []
 
 
 def test_another_torchrun_on_path_is_named_with_where_it_leads():
     other = {"path": "/usr/local/bin/torchrun", "real": "/opt/conda/bin/torchrun"}
     found = imports.on_path(NODE, which(torchrun=other))
     assert [str(f).split(" (PATH=")[0] for f in found] == [
-        "w1: python on PATH: expected torchrun on PATH from the env "
+        "w1: torchrun on PATH: expected torchrun on PATH from the env "
         "(/opt/miniconda/envs/dist/bin) or not on PATH, found /usr/local/bin/torchrun -> "
         "/opt/conda/bin/torchrun"]
     older = facts(f"{SITE}/torch/__init__.py")
-    with pytest.raises(NotChecked, match="python and torchrun on PATH not checked"):
+    with pytest.raises(NotChecked, match="torchrun on PATH not checked"):
         imports.on_path(NODE, older)

@@ -146,3 +146,15 @@ def test_a_login_node_lost_before_a_step_is_each_nodes_reason_not_a_traceback(tm
     with pytest.raises(UserError, match=r"slurm\.login 127\.0\.0\.1 unreachable"), \
             login.LoginShell(cluster):
         pass
+
+
+def test_an_investigate_failure_never_drains_and_the_first_drain_worthy_one_names_it():
+    results = [{"node": "n1", "check": "test_host_clock_in_sync", "outcome": "failed",
+                "severity": "investigate", "found": "5 s ahead", "message": ""},
+               {"node": "n2", "check": "test_host_clock_in_sync", "outcome": "failed",
+                "severity": "investigate", "found": "5 s ahead", "message": ""},
+               {"node": "n2", "check": "test_env_pins_hold", "outcome": "failed",
+                "severity": None, "found": "pytorch 2.0.2", "message": ""}]
+    nodes = drain.plan(None, results)
+    assert nodes["n1"]["fail"] is None
+    assert nodes["n2"]["fail"]["check"] == "test_env_pins_hold"

@@ -52,8 +52,8 @@ def test_cuda_modules_imported_from_the_env(node, facts):
 
 
 @pytest.mark.reads("runtime")
-def test_cuda_python_on_path_is_the_envs(node, facts):
-    """`python` and `torchrun` as a job's PATH finds them: the env's, or none."""
+def test_cuda_torchrun_on_path_is_the_envs(node, facts):
+    """`torchrun` as a job's PATH finds it: the env's, or none."""
     require(imports.on_path(node, facts))
 
 

@@ -47,24 +47,26 @@ def _user_site(node: Node, runtime: dict) -> list[Finding]:
 
 
 def on_path(node: Node, facts: dict) -> list[Finding]:
-    """The `python` and `torchrun` a job's PATH finds are the env's (or none: a launcher
-    that calls the env's by its full path needs none)."""
+    """The `torchrun` a job's PATH finds is the env's, or there is none (a launcher that
+    calls the env's by its full path needs none): another one starts another torch. A
+    `python` elsewhere on PATH is normal (the system's) and is judged only by the
+    cross-node vote of the launch environment."""
     runtime = facts["runtime"]
     which = runtime.get("which")
     if which is None:
-        raise NotChecked(f"{node.name}: python and torchrun on PATH not checked: the runtime "
-                         "probe did not record them (an older probe)")
+        raise NotChecked(f"{node.name}: torchrun on PATH not checked: the runtime probe did "
+                         "not record it (an older probe)")
     inside = prefixes(node, facts)
+    found = which.get("torchrun")
+    if not found or found["path"].startswith(inside) or found["real"].startswith(inside):
+        return []
     path = (runtime.get("launch_env") or {}).get("PATH", "(unset)")
-    return [Finding(node.name, "python on PATH", f"{name} on PATH from the env "
+    return [Finding(node.name, "torchrun on PATH", f"torchrun on PATH from the env "
                     f"({node.env_prefix}/bin) or not on PATH",
-                    f"{found['path']}" + (f" -> {found['real']}" if found["real"] !=
-                                           found["path"] else ""),
-                    f"PATH={path} in the launch environment finds another {name} first; "
-                    "a job started as `" + name + "` runs it", severity="investigate")
-            for name, found in sorted(which.items())
-            if found and not (found["path"].startswith(inside) or
-                              found["real"].startswith(inside))]
+                    found["path"] + (f" -> {found['real']}" if found["real"] != found["path"]
+                                     else ""),
+                    f"PATH={path} in the launch environment finds another torchrun first; "
+                    "a job started as `torchrun` runs another torch", severity="investigate")]
 
 
 def _env(facts: dict) -> dict:

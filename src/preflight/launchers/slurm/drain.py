@@ -25,15 +25,22 @@ def reason(prefix: str, result: dict) -> str:
     return one_line(f"{prefix} {result['check']}: {what}", REASON_MAX).replace('"', "'")
 
 
+# what ops should do about a failure (checks.findings.SEVERITIES): "investigate" says the
+# node may still run, so it never takes a node out of the queue
+KEEPS_RUNNING = ("investigate",)
+
+
 def plan(cluster: Cluster, results: list[dict]) -> dict[str, dict]:
-    """node -> {"fail": the first failing result or None, "results": n}."""
+    """node -> {"fail": the first failing result that takes the node out (every failure
+    but an "investigate" one) or None, "results": n}."""
     nodes: dict[str, dict] = {}
     for result in results:
         if result["node"] == "cluster":
             continue
         entry = nodes.setdefault(result["node"], {"fail": None, "results": 0})
         entry["results"] += 1
-        if result["outcome"] in ("failed", "error") and entry["fail"] is None:
+        if result["outcome"] in ("failed", "error") and entry["fail"] is None and \
+                result.get("severity") not in KEEPS_RUNNING:
             entry["fail"] = result
     return nodes
 

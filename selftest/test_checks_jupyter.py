@@ -50,3 +50,20 @@ def test_exposure_needs_any_address_and_no_auth():
     assert jupyter.not_exposed(NODE, via_socket)
     stale = facts(servers=[server(hostname="0.0.0.0", alive=False)])
     assert jupyter.not_exposed(replace(NODE), stale) == []
+
+
+def test_an_open_server_of_another_user_elsewhere_is_named_with_owner_and_folder():
+    other = server(hostname="0.0.0.0", owner="nobody", folder="/scratch/jrt")
+    found = jupyter.not_exposed(NODE, facts(servers=[other]))
+    assert "run by nobody; runtime file in /scratch/jrt" in found[0].hint
+    assert found[0].severity == "drain"
+
+
+def test_a_listening_jupyter_without_a_runtime_file_is_named():
+    doc = facts()
+    doc["jupyter"]["processes"] = [{"pid": 77, "user": "alice", "runtime_dir": "/x",
+                                    "listening": [{"port": 8890, "any": True}]}]
+    found = jupyter.not_exposed(NODE, doc)
+    assert [f.found for f in found] == ["none found for pid 77, run by alice"]
+    doc["jupyter"]["processes"][0]["listening"] = [{"port": 8890, "any": False}]
+    assert jupyter.not_exposed(NODE, doc) == []

@@ -111,6 +111,9 @@ CATALOGUE = {
                         words=["1 changed: train.py"]),
     "jupyter-open": Case(test="test_jupyter_not_exposed_without_auth",
                          words=["port 8888", "bound to 0.0.0.0 with no token and no password"]),
+    "jupyter-open-other": Case(test="test_jupyter_not_exposed_without_auth",
+                               words=["port 8889", "no token and no password",
+                                      "run by nobody", "runtime file in /tmp/simfault-jrt"]),
     "jupyter-token": Case(("tok-5f0c1e9a7b3d",)),  # protected: a healthy variant
     "ib": Case(("ndr8-port-down",), test="test_ib_ports_active_at_cluster_rate",
                words=["IB port: expected mlx5_3/1 ACTIVE / LinkUp", "1: DOWN / 3: Disabled"]),

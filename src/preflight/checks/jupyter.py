@@ -31,18 +31,34 @@ def kernel_registered(node: Node, facts: dict, cluster: Cluster) -> list[Finding
 
 
 def not_exposed(node: Node, facts: dict) -> list[Finding]:
-    """A live server bound beyond localhost must have a token or a password."""
+    """A live server bound beyond localhost must have a token or a password, whoever runs
+    it and wherever its runtime file is; a Jupyter process listening beyond localhost with
+    no runtime file to tell its auth is named too."""
     found = []
     listening = facts["jupyter"]["listening"]
+    known = set()
     for server in facts["jupyter"]["servers"]:
         if not server["alive"]:
             continue
+        known.add(server.get("pid"))
         bound_any = server["hostname"] not in LOCAL or any(
             p["port"] == server["port"] and p["any"] for p in listening)
         if bound_any and not (server["has_token"] or server["password"]):
+            who = f", run by {server['owner']}" if server.get("owner") else ""
+            where = f"; runtime file in {server['folder']}" if server.get("folder") else ""
             found.append(Finding(
                 node.name, "jupyter exposure", f"server on port {server['port']} bound to "
                 "localhost (reach it through an SSH tunnel) or protected by a token",
                 f"bound to {server['hostname']} with no token and no password",
-                f"pid {server['pid']}"))
+                f"pid {server['pid']}{who}{where}", severity="drain"))
+    for proc in facts["jupyter"].get("processes") or ():
+        open_ports = [p["port"] for p in proc["listening"] if p["any"]]
+        if proc["pid"] in known or not open_ports:
+            continue
+        found.append(Finding(
+            node.name, "jupyter exposure", f"a runtime file telling the auth of the Jupyter "
+            f"on port {open_ports[0]} (all interfaces)",
+            f"none found for pid {proc['pid']}, run by {proc['user']}",
+            f"its runtime folder ({proc['runtime_dir'] or 'unknown'}) has no server file: "
+            "ask its owner, or stop it", severity="investigate"))
     return found

@@ -292,6 +292,8 @@ class Server(TypedDict):
     port: NotRequired[int | None]
     hostname: NotRequired[str | None]
     file: NotRequired[str]
+    folder: NotRequired[Path]  # the runtime folder it was found in
+    owner: NotRequired[Word]  # who wrote it
 
 
 class Listening(TypedDict):
@@ -299,10 +301,19 @@ class Listening(TypedDict):
     any: bool
 
 
+class JupyterProcess(TypedDict):
+    """A Jupyter server process in the node's network namespace, whoever runs it."""
+    pid: int
+    user: Word
+    runtime_dir: Path | None
+    listening: Annotated[list[Listening], Field(max_length=64)]
+
+
 class JupyterFacts(TypedDict):
     kernels: list[Kernel]
-    servers: list[Server]
+    servers: Annotated[list[Server], Field(max_length=64)]
     listening: list[Listening]
+    processes: NotRequired[Annotated[list[JupyterProcess], Field(max_length=32)]]
 
 
 class TorchDevice(TypedDict):

@@ -57,7 +57,8 @@ def listening_ports():
             fields = line.split()
             if len(fields) > 3 and fields[3] == "0A":  # LISTEN
                 address, port = fields[1].split(":")
-                ports.append({"port": int(port, 16), "any": address == "0" * width})
+                ports.append({"port": int(port, 16), "any": address == "0" * width,
+                              "inode": fields[9] if len(fields) > 9 else ""})
     return ports
 
 
@@ -82,21 +83,15 @@ def jupyter():
                 continue
             kernels.append({"name": name, "path": folder, "display_name":
                             spec.get("display_name"), "python": (spec.get("argv") or [""])[0]})
+    procs = jupyter_processes()
+    folders = runtime_folders(home, procs)
     servers = []
-    runtime = os.path.join(home, ".local/share/jupyter/runtime")
-    for name in sorted(os.listdir(runtime)) if os.path.isdir(runtime) else ():
-        if name.startswith(("jpserver-", "nbserver-")) and name.endswith(".json"):
-            try:
-                with open(os.path.join(runtime, name)) as stream:
-                    info = loads(stream.read())
-            except (OSError, ValueError):
-                continue
-            alive = os.path.exists("/proc/%s" % info.get("pid"))
-            # the token stays here: only whether there is one leaves the node
-            servers.append({"pid": info.get("pid"), "port": info.get("port"), "alive": alive,
-                            "hostname": info.get("hostname"), "has_token": bool(info.get("token")),
-                            "password": bool(info.get("password")), "file": name})
-    # /proc/net/tcp walks the kernel's whole socket table (10 ms): only when a server runs
-    live = any(server["alive"] for server in servers)
+    for folder in folders:
+        for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else ():
+            if name.startswith(("jpserver-", "nbserver-")) and name.endswith(".json") and \
+                    len(servers) < 64:
+                server = server_file(os.path.join(folder, name))
+                if server is not None:
+                    servers.append(server)
     return {"kernels": kernels, "servers": servers,
             "listening": listening_ports() if live else []}

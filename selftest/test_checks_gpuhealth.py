@@ -294,3 +294,36 @@ def test_user_nccl_conf_wins_over_the_system_one_whatever_the_key_order(tmp_path
         facts["health"]["nccl_conf"] = {"files": order, "env": {}}
         assert health.node_nccl(facts) == {"NCCL_IB_HCA": ("mlx5_0", "/root/.nccl.conf"),
                                            "NCCL_DEBUG": ("WARN", "/etc/nccl.conf")}
+
+
+def test_fabric_manager_down_is_named_on_every_gpu_and_healthy_passes(tmp_path):
+    healthy = facts_for(tmp_path, ib=None)
+    healthy["node"] = {"modules": ["nvidia"]}
+    assert health.fabric(node(), healthy, SETTINGS) == []
+    down = facts_for(tmp_path, smi="h100x8-fabric-manager-down.xml", ib=None)
+    down["node"] = {"modules": ["nvidia"]}
+    found = health.fabric(node(), down, SETTINGS)
+    assert len(found) == 8
+    assert str(found[0]).startswith("w1: fabric manager: expected fabric state Completed / "
+                                    "Success on GPU 0 (00000000:18:00.0), found In Progress (")
+    assert worst(found) == "drain"
+
+
+def test_gpudirect_module_wanted_where_gpus_and_rdma_meet(tmp_path):
+    with_ib = facts_for(tmp_path)
+    with_ib["node"] = {"modules": ["nvidia", "ib_core", "mlx5_core"]}
+    found = health.fabric(node(), with_ib, SETTINGS)
+    assert [f.check for f in found] == ["GPUDirect RDMA"]
+    assert "nvidia_peermem (or nv_peer_mem) loaded" in found[0].expected
+    with_ib["node"]["modules"].append("nvidia_peermem")
+    assert health.fabric(node(), with_ib, SETTINGS) == []
+    gdr = health.fabric(node(), with_ib, GpuHealthSettings(gdrcopy=True))
+    assert [f.expected for f in gdr] == ["gdrdrv loaded (gpu_health.gdrcopy)"]
+
+
+def test_a_stray_compute_process_is_named_with_its_gpu(tmp_path):
+    assert health.processes(node(), facts_for(tmp_path)) == []
+    found = health.processes(node(), facts_for(tmp_path, smi="h100x8-stray-process.xml"))
+    assert [str(f).split(" (a leftover")[0] for f in found] == [
+        "w1: stray GPU work: expected no compute process on GPU 2 (00000000:3A:00.0), found "
+        "python (pid 4242, 40312 MiB)"]

@@ -9,6 +9,8 @@ from preflight.config.clusterfile import HostSettings
 from preflight.facts import contract
 from selftest import recorded
 from selftest.builders import NODE, node
+from selftest.suites import REPO
+from selftest.test_probe import load_probe_module
 
 GIB = 1 << 30
 
@@ -189,3 +191,30 @@ def test_stray_work_is_named():
                                         "a process already listens on 29500"]
     with pytest.raises(NotChecked, match="stray work not checked"):
         host.stray(NODE, {"node": {}})
+
+
+LSPCI = REPO / "fixtures" / "lspci"
+
+
+def test_acs_src_valid_found_by_the_probe_parser_and_named():
+    probe = load_probe_module()
+    off = probe.acs_src_valid((LSPCI / "switch-acs-off.txt").read_text())
+    on = probe.acs_src_valid((LSPCI / "switch-acs-srcvalid.txt").read_text())
+    assert off == []
+    assert on == ["17:00.0 PCI bridge: Broadcom / LSI PEX890xx PCIe Gen 5 Switch (rev b0) "
+                  "(prog-if 00 [Normal decode])"]
+    assert host.acs(NODE, {"gpu": {"acs": {"checked": True, "src_valid": off}}}) == []
+    found = host.acs(NODE, {"gpu": {"acs": {"checked": True, "src_valid": on}}})
+    assert "SrcValid+ on 1: 17:00.0 PCI bridge" in found[0].found
+    with pytest.raises(NotChecked, match="lspci shows ACS control only to root"):
+        host.acs(NODE, {"gpu": {"acs": {"checked": False,
+                                        "reason": "lspci shows ACS control only to root"}}})
+
+
+def test_iommu_judged_only_where_set():
+    facts_pt = {"node": {"cmdline_iommu": ["intel_iommu=on", "iommu=pt"]}}
+    with pytest.raises(NotChecked, match="this node's mode: pt"):
+        host.iommu(NODE, facts_pt, HostSettings())
+    assert host.iommu(NODE, facts_pt, HostSettings(iommu="pt")) == []
+    found = host.iommu(NODE, {"node": {"cmdline_iommu": []}}, HostSettings(iommu="pt"))
+    assert found[0].found == "default (no IOMMU words on the kernel command line)"

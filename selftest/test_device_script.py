@@ -51,4 +51,4 @@ esac
         cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
     assert replay.returncode == 0, replay.stdout[-3000:]
     # XIDs left out: they come from this machine's own kernel log
-    assert "6 passed, 2 skipped" in replay.stdout, replay.stdout[-3000:]  # no dcgmi, no IB
+    assert "8 passed, 2 skipped" in replay.stdout, replay.stdout[-3000:]  # no dcgmi, no IB

@@ -54,6 +54,20 @@ def test_gpu_modes_as_expected(node, facts, cluster):
     require(health.modes(node, facts, cluster.gpu_health))
 
 
+@pytest.mark.reads("gpu", "node", "health")
+def test_gpu_fabric_and_gpudirect_ready(node, facts, cluster):
+    """Fabric Manager's state on NVSwitch systems; nvidia_peermem with RDMA; gdrdrv."""
+    health.skip_unless(node, cluster.gpu_health, "fabric")
+    require(health.fabric(node, facts, cluster.gpu_health))
+
+
+@pytest.mark.reads("gpu")
+def test_gpu_no_stray_compute_process(node, facts, cluster):
+    """No compute process already holds a GPU before the job."""
+    health.skip_unless(node, cluster.gpu_health, "processes")
+    require(health.processes(node, facts))
+
+
 @pytest.mark.reads("health")
 def test_gpu_dcgm_diag_passes(node, facts, cluster):
     health.skip_unless(node, cluster.gpu_health, "dcgm")

@@ -61,3 +61,15 @@ def test_host_same_on_every_node(node, facts, sameness):
 def test_host_no_stray_work(node, facts):
     """No hung (D-state) process; on the master, nothing on the master port yet."""
     require(host.stray(node, facts))
+
+
+@pytest.mark.reads("gpu")
+def test_host_pcie_acs_off(node, facts):
+    """No PCIe bridge with ACS source validation on (GPU peer-to-peer)."""
+    require(host.acs(node, facts))
+
+
+@pytest.mark.reads("node")
+def test_host_iommu_as_set(node, facts, cluster):
+    """The kernel command line's IOMMU mode as host.iommu names it."""
+    require(host.iommu(node, facts, cluster.host))

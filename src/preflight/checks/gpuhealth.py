@@ -19,7 +19,8 @@ from preflight.config.clusterfile import GpuHealthSettings
 from preflight.config.inventory import Node
 from preflight.facts import contract, dcgmdiag, nvsmi
 
-GPU_GROUPS = ("pcie", "clocks", "nvlink", "ecc", "modes")  # xid, dcgm: see xids(), dcgm()
+# xid, dcgm: see xids(), dcgm()
+GPU_GROUPS = ("pcie", "clocks", "nvlink", "ecc", "modes", "fabric", "processes")
 # Clock event reasons that are not a fault: idle, clocks set on purpose, the software
 # power cap (AzNHC's azure_gpu_clock_throttling.nhc ignores the same), display, sync boost.
 BENIGN_CLOCKS = {"gpu_idle", "applications_clocks_setting", "sw_power_cap",
@@ -180,6 +181,55 @@ def modes(node: Node, facts: dict, settings: GpuHealthSettings) -> list[Finding]
                                  f" on {where}", h["compute_mode"], "nvidia-smi -c DEFAULT",
                                  severity="drain"))
         return found
+    return each_gpu(node, facts, judge)
+
+
+FABRIC_NOT_USED = (None, "N/A", "Not Supported")  # PCIe GPUs: no NVSwitch fabric
+
+
+def fabric(node: Node, facts: dict, settings: GpuHealthSettings) -> list[Finding]:
+    """On NVSwitch systems every GPU's fabric state Completed/Success (Fabric Manager set
+    it up: until then CUDA cannot start there); GPUDirect RDMA's module loaded where GPUs
+    and RDMA devices both exist, gdrdrv where gpu_health.gdrcopy asks for it."""
+    def judge(where: str, gpu: dict) -> list[Finding]:
+        state = (gpu.get("fabric") or {}).get("state")
+        status = (gpu.get("fabric") or {}).get("status")
+        if state in FABRIC_NOT_USED or (state == "Completed" and status in (None, "Success",
+                                                                            "N/A")):
+            return []
+        return [Finding(node.name, "fabric manager", f"fabric state Completed / Success on "
+                        f"{where}", state + (f" / {status}" if status else ""), "systemctl status "
+                        "nvidia-fabricmanager (its version must match the driver's)",
+                        severity="drain")]
+    found = each_gpu(node, facts, judge)
+    loaded = facts["node"].get("modules")
+    if loaded is None:
+        return found  # an older probe: the modules are not known, the fabric state is
+    if ib_ports(facts) and not {"nvidia_peermem", "nv_peer_mem"} & set(loaded):
+        found.append(Finding(node.name, "GPUDirect RDMA", "nvidia_peermem (or nv_peer_mem) "
+                             "loaded: the node has GPUs and RDMA devices",
+                             f"not loaded (loaded: {', '.join(loaded) or 'none of ours'})",
+                             "modprobe nvidia_peermem; without it NCCL copies through host "
+                             "memory", severity="investigate"))
+    if settings.gdrcopy and "gdrdrv" not in loaded:
+        found.append(Finding(node.name, "GPUDirect RDMA", "gdrdrv loaded (gpu_health.gdrcopy)",
+                             "not loaded", "install gdrcopy and load gdrdrv",
+                             severity="investigate"))
+    return found
+
+
+def processes(node: Node, facts: dict) -> list[Finding]:
+    """No compute process already holds a GPU before the job starts (a leftover job, a
+    notebook): it takes memory and SMs the job counts on."""
+    def judge(where: str, gpu: dict) -> list[Finding]:
+        held = [p for p in gpu.get("processes") or () if "C" in (p.get("type") or "C")]
+        if not held:
+            return []
+        shown = ", ".join(f"{p['name'] or '?'} (pid {p['pid']}, {p['used_mib']} MiB)"
+                          for p in held[:4])
+        return [Finding(node.name, "stray GPU work", f"no compute process on {where}",
+                        shown, "a leftover job or notebook: stop it before the job",
+                        severity="investigate")]
     return each_gpu(node, facts, judge)
 
 

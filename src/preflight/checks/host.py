@@ -268,3 +268,56 @@ def stray(node: Node, facts: dict) -> list[Finding]:
                              f"{port['port']}' (or move nccl.master_port)",
                              severity="investigate"))
     return found
+
+
+def acs(node: Node, facts: dict) -> list[Finding]:
+    """No PCIe bridge with ACS source validation on (NCCL's troubleshooting guide: GPU
+    peer-to-peer traffic is then routed up to the root complex: slow, or a hang)."""
+    found_acs = facts["gpu"].get("acs")
+    if found_acs is None:
+        raise NotChecked(f"{node.name}: PCIe ACS not checked: read only where nvidia-smi is "
+                         "(a GPU node), by a probe that knows it")
+    if not found_acs["checked"]:
+        raise NotChecked(f"{node.name}: PCIe ACS not checked: {found_acs['reason']}")
+    bridges = found_acs.get("src_valid") or []
+    if not bridges:
+        return []
+    return [Finding(node.name, "PCIe ACS", "ACS source validation off on the bridges above "
+                    "GPUs and NICs", f"SrcValid+ on {len(bridges)}: {'; '.join(bridges[:3])}",
+                    "disable ACS in the BIOS, or setpci at boot (NCCL's troubleshooting "
+                    "guide, 'PCI Access Control Services')", severity="investigate")]
+
+
+def iommu_mode(words: list[str]) -> str:
+    """The IOMMU mode the kernel command line asks for: pt, off, on or default.
+
+    >>> iommu_mode(["intel_iommu=on", "iommu=pt"]), iommu_mode([]), iommu_mode(["amd_iommu=off"])
+    ('pt', 'default', 'off')
+    """
+    values = dict(w.split("=", 1) for w in words if "=" in w)
+    if values.get("iommu") == "pt" or values.get("iommu.passthrough") in ("1", "y", "on"):
+        return "pt"
+    if "off" in (values.get("intel_iommu"), values.get("amd_iommu"), values.get("iommu")):
+        return "off"
+    if "on" in (values.get("intel_iommu"), values.get("amd_iommu")):
+        return "on"
+    return "default"
+
+
+def iommu(node: Node, facts: dict, settings: HostSettings) -> list[Finding]:
+    """The IOMMU mode from the kernel command line, judged against host.iommu (ROCm's cvs
+    wants pass-through for GPU peer-to-peer; no default: it depends on the platform)."""
+    words = facts["node"].get("cmdline_iommu")
+    if words is None:
+        raise NotChecked(f"{node.name}: IOMMU not checked: the probe did not read the kernel "
+                         "command line (an older probe)")
+    if settings.iommu is None:
+        raise NotChecked(f"{node.name}: IOMMU not judged: host.iommu is not set in cluster.yaml "
+                         f"(this node's mode: {iommu_mode(words)})")
+    mode = iommu_mode(words)
+    if mode == settings.iommu:
+        return []
+    return [Finding(node.name, "IOMMU", f"IOMMU mode {settings.iommu} (host.iommu)",
+                    f"{mode} ({' '.join(words) or 'no IOMMU words on the kernel command line'})",
+                    "set it on the kernel command line (iommu=pt for pass-through) and "
+                    "reboot", severity="investigate")]

@@ -159,7 +159,8 @@ class SlurmSettings(Strict):
 # (Azure/azurehpc-health-checks customTests/azure_gpu_xid.nhc, also AKS's GPU node problem
 # detector); meanings in NVIDIA's "XID Errors" catalogue (docs.nvidia.com/deploy/xid-errors).
 DRAIN_XIDS = (48, 56, 57, 58, 62, 63, 64, 65, 68, 69, 73, 74, 79, 80, 81, 92, 119, 120)
-HealthGroup = Literal["pcie", "xid", "clocks", "nvlink", "ib", "ecc", "modes", "dcgm"]
+HealthGroup = Literal["pcie", "xid", "clocks", "nvlink", "ib", "ecc", "modes", "dcgm",
+                      "fabric", "processes"]
 # nvidia-smi's compute modes a shared training node may be in (Prohibited runs nothing;
 # Exclusive_Thread is deprecated)
 COMPUTE_MODES = ("Default", "Exclusive_Process")
@@ -192,6 +193,9 @@ class GpuHealthSettings(Strict):
     # (deployment checks), 2 medium, 3 long; its own bound, added to command_timeout
     dcgm_diag: int = Field(0, ge=0, le=3)
     dcgm_timeout: float = Field(180, gt=0, le=7200)
+    # GPUDirect: nvidia_peermem (or nv_peer_mem) loaded where GPUs and RDMA devices both
+    # exist (AWS's GPU cluster health checks; NCCL's guide); gdrdrv only when asked
+    gdrcopy: bool = False
 
 
 class ReportSettings(Strict):
@@ -242,6 +246,8 @@ class HostSettings(Strict):
     tunables: dict[Literal["thp", "numa_balancing", "cpu_governor"], str] = {}
     may_differ: list[Literal["kernel", "os", "glibc", "thp", "numa_balancing",
                              "cpu_governor"]] = []
+    # the IOMMU mode the kernel command line must ask for (None: recorded, not judged)
+    iommu: Literal["pt", "on", "off", "default"] | None = None
 
 
 class EnvSettings(Strict):

@@ -47,7 +47,17 @@ def _xml_gpu(index: int, gpu: ET.Element) -> dict:
         "remapped_pending": _yes(_text(gpu, "remapped_rows/remapped_row_pending")),
         "remapped_failure": _yes(_text(gpu, "remapped_rows/remapped_row_failure")),
         "health": _health(gpu),
+        # NVSwitch systems: Completed/Success once Fabric Manager has set the GPU up
+        "fabric": {"state": _text(gpu, "fabric/state"), "status": _text(gpu, "fabric/status")},
+        "processes": [_process(p) for p in gpu.findall("processes/process_info")[:32]],
     }
+
+
+def _process(proc: ET.Element) -> dict:
+    used = (_text(proc, "used_memory") or "").split()
+    return {"pid": int(pid) if (pid := _text(proc, "pid") or "").isdigit() else None,
+            "type": _text(proc, "type"), "name": (_text(proc, "process_name") or "")[:256],
+            "used_mib": int(used[0]) if used and used[0].isdigit() else None}
 
 
 def _health(gpu: ET.Element) -> dict:

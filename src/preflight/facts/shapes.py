@@ -77,6 +77,8 @@ class NodeFacts(TypedDict):
     glibc: NotRequired[Word]
     tunables: NotRequired[dict[Literal["thp", "numa_balancing", "cpu_governor"], Word | None]]
     stray: NotRequired[Stray]
+    modules: NotRequired[Annotated[list[Word], Field(max_length=16)]]
+    cmdline_iommu: NotRequired[Annotated[list[Word], Field(max_length=16)]]
 
 
 class LoginFacts(TypedDict):
@@ -170,11 +172,18 @@ class SmiReport(TypedDict):
     format: NotRequired[str]
 
 
+class Acs(TypedDict):
+    checked: bool
+    reason: NotRequired[Word]
+    src_valid: NotRequired[Annotated[list[Word], Field(max_length=64)]]  # lspci's lines
+
+
 class GpuFacts(TypedDict):
     dev: list[str]
     nvidia_smi: str | None
     cuda_visible_devices: NotRequired[str | None]
     smi: NotRequired[SmiReport]
+    acs: NotRequired[Acs]
 
 
 class NvlinkReport(TypedDict):

@@ -14,7 +14,34 @@ def gpu():
         done = run([smi, "-q", "-x"], 30)
         facts["smi"] = {"format": "xml", "rc": done["rc"], "text": done["stdout"],
                         "error": done["stderr"].strip()[-500:]}
+        facts["acs"] = pcie_acs()
     return facts
+
+
+def pcie_acs():
+    """PCIe bridges with ACS source validation on (NCCL's troubleshooting guide: it sends
+    GPU peer-to-peer traffic up to the root complex, cutting P2P bandwidth or hanging it).
+    lspci shows ACSCtl only to root; without it the reason says why."""
+    lspci = which("lspci", "/usr/sbin", "/sbin")
+    if lspci is None:
+        return {"checked": False, "reason": "no lspci on the node (pciutils)"}
+    if os.getuid() != 0:
+        return {"checked": False, "reason": "lspci shows ACS control only to root"}
+    done = run([lspci, "-vvv"], 30)
+    if done["rc"] != 0:
+        return {"checked": False, "reason": "lspci -vvv: exit %d" % done["rc"]}
+    return {"checked": True, "src_valid": acs_src_valid(done["stdout"])}
+
+
+def acs_src_valid(text):
+    """The devices of an `lspci -vvv` listing whose ACSCtl has SrcValid+ (capped)."""
+    found, device = [], None
+    for line in text.splitlines():
+        if line and not line[0].isspace():
+            device = line.strip()[:200]
+        elif "ACSCtl:" in line and "SrcValid+" in line and device and len(found) < 64:
+            found.append(device)
+    return found
 
 
 def nvidia_smi():

@@ -17,7 +17,26 @@ def node():
                 _name(grp.getgrgid, g) for g in os.getgroups()],
             "probe_python": [sys.executable, python_version()], "time": time.time(),
             "shm": space("/dev/shm"), "disks": disks(), "glibc": glibc(),
-            "tunables": tunables(), "stray": stray()}
+            "tunables": tunables(), "stray": stray(), "modules": kernel_modules(),
+            "cmdline_iommu": iommu_args()}
+
+
+MODULES = ("nvidia", "nvidia_uvm", "nvidia_peermem", "nv_peer_mem", "gdrdrv", "ib_core",
+           "mlx5_core")
+
+
+def kernel_modules():
+    """The loaded kernel modules a GPU and RDMA node's jobs rest on (of MODULES)."""
+    text = read_text("/proc/modules", 1 << 20) or ""
+    loaded = {line.split(" ", 1)[0] for line in text.splitlines()}
+    return sorted(m for m in MODULES if m in loaded)
+
+
+def iommu_args():
+    """The kernel command line's IOMMU words (intel_iommu=, amd_iommu=, iommu=, ...)."""
+    words = (read_text("/proc/cmdline", 8192) or "").split()
+    return [w[:128] for w in words if w.startswith(("intel_iommu=", "amd_iommu=", "iommu=",
+                                                    "iommu.passthrough=", "iommu.strict="))][:16]
 
 
 def stray():

@@ -169,7 +169,8 @@ def main() -> None:
                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     testbed = {"machine": machine, "cold": channel_cold_build(), "up": [], "down_s": []}
     harness = {"machine": machine, "suite": [], "gather": [],
-               "env_checks": bench_env.check_timing(16)}
+               "env_checks": bench_env.check_timing(16),
+               "host_readiness": bench_env.host_readiness_cost()}
     try:
         for count in (4, 16):
             testbed["up"].append(up_timing(count))

@@ -127,3 +127,53 @@ def integrity_cost(cluster, node, rounds: int = 5) -> dict:
             "us_per_file": round(size_s / checked["files"] * 1e6, 2),
             "sha256_pass_s": hashed["seconds"], "sha256_hashed_files": hashed["hashed"],
             "probe_added_ms_runtime_overlapped": sorted(round(a * 1000) for a in added)}
+
+
+def host_readiness_cost(rounds: int = 21) -> dict:
+    """What the host-readiness facts add to a node's probe: each of the probe's readers
+    run here (this machine's /proc and /sys are the nodes'), medians of `rounds`, ms;
+    with the whole probe (runtime off) on this machine for scale."""
+    import os
+    import subprocess
+    import sys
+
+    from preflight import remote
+    probe = remote.probe_module()
+    probe.ARGS.update(env_prefix=sys.prefix, workspace=str(REPO), master_port=29500)
+
+    def median_ms(func) -> float:
+        times = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            func()
+            times.append(time.perf_counter() - started)
+        return round(sorted(times)[rounds // 2] * 1000, 2)
+
+    def worker_stray():
+        probe.ARGS["master_port"] = None
+        try:
+            return probe.stray()
+        finally:
+            probe.ARGS["master_port"] = 29500
+
+    parts = {"shm": lambda: probe.space("/dev/shm"), "disks": probe.disks,
+             "stray on a worker (D state)": worker_stray,
+             "stray on the master (+ master port)": probe.stray,
+             "modules": probe.kernel_modules,
+             "tunables + glibc + iommu": lambda: (probe.tunables(), probe.glibc(),
+                                                  probe.iommu_args()),
+             "links (net section)": probe.net}
+    found = {name: median_ms(func) for name, func in parts.items()}
+    from preflight.config import inventory
+    from preflight.launchers import probe as probe_spec
+    node = inventory.Node(name="here", role="master", address=None, user=None, port=None,
+                          identity_file=None, proxy_jump=None, connect_timeout=5,
+                          command_timeout=60, miniconda=sys.prefix, env_name="none",
+                          workspace=str(REPO), gpus=0)
+    command = probe_spec.probe_command(node, probe_spec.probe_script(node, runtime=False))
+    whole = median_ms(lambda: subprocess.run(["sh", "-c", command], capture_output=True,
+                                             check=True))
+    worker = sum(v for k, v in found.items() if "on the master" not in k)
+    return {"parts_ms_median": found, "worker_sum_ms": round(worker, 2),
+            "whole_probe_ms_median_runtime_off": whole,
+            "processes_on_this_machine": sum(p.isdigit() for p in os.listdir("/proc"))}

@@ -218,3 +218,12 @@ def test_iommu_judged_only_where_set():
     assert host.iommu(NODE, facts_pt, HostSettings(iommu="pt")) == []
     found = host.iommu(NODE, {"node": {"cmdline_iommu": []}}, HostSettings(iommu="pt"))
     assert found[0].found == "default (no IOMMU words on the kernel command line)"
+
+
+def test_an_unsynchronised_time_daemon_is_named_even_within_the_bound():
+    doc = timed()
+    doc["node"] = {"timesync": {"daemon": "chronyd", "synchronized": False}}
+    found = host.clock(NODE, doc, HostSettings())
+    assert [f.expected for f in found] == ["chronyd synchronised"]
+    doc["node"]["timesync"] = {"daemon": None, "synchronized": None}
+    assert host.clock(NODE, doc, HostSettings()) == []

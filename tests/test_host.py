@@ -45,7 +45,7 @@ def test_host_links_same_on_every_node(node, facts, links):
 
 
 @pytest.mark.reads("node")
-def test_host_clock_in_sync(node, facts, cluster):
+def test_host_clock_in_sync(node, facts, cluster):  # and its time daemon synchronised
     """The node's clock within host.clock_max_offset_s of the controller's."""
     require(host.clock(node, facts, cluster.host))
 

@@ -182,8 +182,16 @@ def clock(node: Node, facts: dict, settings: HostSettings) -> list[Finding]:
     sent, received, started, ended = times
     low, high = ended - received, started - sent  # the offset's bounds, node minus us
     limit = settings.clock_max_offset_s
+    try:
+        sync = facts["node"].get("timesync") or {}
+    except (KeyError, contract.SectionBroken):  # the offset needs only the timestamps
+        sync = {}
+    unsynced = [] if sync.get("synchronized") is not False else [Finding(
+        node.name, "clock", f"{sync['daemon']} synchronised", "not synchronised",
+        "chronyc sources / timedatectl timesync-status: is its server reachable?",
+        severity="investigate")]
     if low <= limit and high >= -limit:
-        return []
+        return unsynced
     ahead = low > limit
     near = low if ahead else high
     return [Finding(node.name, "clock", f"within {limit:g} s of the controller's "
@@ -191,7 +199,7 @@ def clock(node: Node, facts: dict, settings: HostSettings) -> list[Finding]:
                     f"{abs(near):.2f} s or more {'ahead' if ahead else 'behind'} "
                     f"(between {low:+.2f} and {high:+.2f} s)",
                     "is chrony or systemd-timesyncd running and synchronised? "
-                    "(chronyc tracking; timedatectl)", severity="investigate")]
+                    "(chronyc tracking; timedatectl)", severity="investigate"), *unsynced]
 
 
 UNKNOWN = "(not exposed)"

@@ -59,6 +59,11 @@ class PortUse(TypedDict):
     listening: bool
 
 
+class TimeSync(TypedDict):
+    daemon: Literal["chronyd", "systemd-timesyncd", "ntpd"] | None
+    synchronized: bool | None
+
+
 class Stray(TypedDict):
     d_state: Annotated[list[Hung], Field(max_length=20)]
     master_port: NotRequired[PortUse]  # on the master only
@@ -79,6 +84,9 @@ class NodeFacts(TypedDict):
     stray: NotRequired[Stray]
     modules: NotRequired[Annotated[list[Word], Field(max_length=16)]]
     cmdline_iommu: NotRequired[Annotated[list[Word], Field(max_length=16)]]
+    timesync: NotRequired[TimeSync]
+    daemons: NotRequired[list[Literal["chronyd", "systemd-timesyncd", "ntpd",
+                                      "nv-fabricmanager"]]]
 
 
 class LoginFacts(TypedDict):

@@ -18,7 +18,8 @@ def node():
             "probe_python": [sys.executable, python_version()], "time": time.time(),
             "shm": space("/dev/shm"), "disks": disks(), "glibc": glibc(),
             "tunables": tunables(), "stray": stray(), "modules": kernel_modules(),
-            "cmdline_iommu": iommu_args()}
+            "cmdline_iommu": iommu_args(), "timesync": timesync(),
+            "daemons": sorted(RUNNING)}
 
 
 MODULES = ("nvidia", "nvidia_uvm", "nvidia_peermem", "nv_peer_mem", "gdrdrv", "ib_core",
@@ -39,6 +40,31 @@ def iommu_args():
                                                     "iommu.passthrough=", "iommu.strict="))][:16]
 
 
+# daemons the /proc scan notes by their 15-character comm: time sync, Fabric Manager
+DAEMONS = {"chronyd": "chronyd", "systemd-timesyn": "systemd-timesyncd", "ntpd": "ntpd",
+           "nv-fabricmanage": "nv-fabricmanager"}
+RUNNING = set()
+
+
+def timesync():
+    """The time daemon this node runs and whether it says it is synchronised (None where
+    it cannot tell): timesyncd's flag file, chronyc's leap status."""
+    if "chronyd" in RUNNING:
+        chronyc = which("chronyc", "/usr/sbin")
+        if chronyc is None:
+            return {"daemon": "chronyd", "synchronized": None}
+        done = run([chronyc, "-n", "tracking"], 5)
+        leap = [ln.split(":", 1)[1].strip() for ln in done["stdout"].splitlines()
+                if ln.startswith("Leap status")]
+        return {"daemon": "chronyd", "synchronized": leap[0] == "Normal" if leap else None}
+    if "systemd-timesyncd" in RUNNING:
+        return {"daemon": "systemd-timesyncd",
+                "synchronized": os.path.exists("/run/systemd/timesync/synchronized")}
+    if "ntpd" in RUNNING:
+        return {"daemon": "ntpd", "synchronized": None}
+    return {"daemon": None, "synchronized": None}
+
+
 def stray():
     """Work already on the node: processes in uninterruptible sleep (D: hung I/O, a dead
     NFS mount; they also hold GPUs they opened), and on the master, a listener on the
@@ -49,8 +75,11 @@ def stray():
             continue
         text = read_text("/proc/%s/stat" % pid, 1024) or ""
         name, _, rest = text.rpartition(")")
+        comm = name.partition("(")[2]
+        if comm in DAEMONS:
+            RUNNING.add(DAEMONS[comm])
         if rest[1:2] == "D" and len(hung) < 20:
-            hung.append({"pid": int(pid), "comm": name.partition("(")[2][:64]})
+            hung.append({"pid": int(pid), "comm": comm[:64]})
     port = ARGS.get("master_port")
     found = {"d_state": hung}
     if port:

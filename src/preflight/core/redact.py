@@ -14,20 +14,54 @@ from __future__ import annotations
 import re
 
 MASK = "****"
+# Every rule runs in time linear in the text: a node's 20,000-character string must not
+# hold a run up (a scheme, a name, is matched once per run of its characters, never again
+# from inside it; Python >= 3.11 possessive quantifiers stop the backtracking).
 _RULES = (
     # a private key pasted anywhere (a .pub file, an error echoing a file): the whole block
-    (re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(-----END [A-Z0-9 ]*PRIVATE KEY-----"
-                r"|\Z)", re.DOTALL), "[redacted private key]"),
+    (re.compile(r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----.*?(-----END [A-Z0-9 ]{0,40}"
+                r"PRIVATE KEY-----|\Z)", re.DOTALL), "[redacted private key]"),
+    # ... or only its END line, or a key body line (OpenSSH's b3BlbnNzaC1rZXktdjE =
+    # "openssh-key-v1", PEM's DER "MII...") without its BEGIN line
+    (re.compile(r"-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----"), "[redacted private key]"),
+    (re.compile(r"(?<![A-Za-z0-9+/])(?:b3BlbnNzaC1rZXktdjE|MII[A-Za-z0-9+/]{20})"
+                r"[A-Za-z0-9+/]*+=*+"), "[redacted private key]"),
     # URL credentials, as pip redacts them: user:**** , or **** for a bare token
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s:@]+):([^/\s@]+)@"), rf"\1\2:{MASK}@"),
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s:@]{6,})@"), rf"\1{MASK}@"),
+    (re.compile(r"(?i)(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*+://)([^/\s:@]++):([^/\s@]++)@"),
+     rf"\1\2:{MASK}@"),
+    (re.compile(r"(?i)(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*+://)([^/\s:@]{6,}+)@"),
+     rf"\1{MASK}@"),
     # anaconda.org token channels: /t/<token>/
-    (re.compile(r"(?<![A-Za-z0-9_.-])t/[A-Za-z0-9_-]{4,}(?=/|$)"), f"t/{MASK}"),
-    # NAME=value and name: value for names that mean a secret
-    (re.compile(r"(?i)([A-Za-z0-9_]*(?:password|passwd|passphrase|secret|token|api_?key|"
-                r"access_?key|private_?key|credential)s?)(\s*[=:]\s*)([\"']?)"
-                r"(?![*]{4})([^\s\"',;&]+)"), rf"\1\2\3{MASK}"),
+    (re.compile(r"(?<![A-Za-z0-9_.-])t/[A-Za-z0-9_-]{4,}+(?=/|$)"), f"t/{MASK}"),
 )
+# NAME=value and name: value for names that mean a secret: the name is a whole word that
+# ends in one of these (HF_TOKEN, db_password, apiKeys)
+_WORD = re.compile(r"[A-Za-z0-9_]+")
+_SECRET_ENDINGS = tuple(k + s for k in ("password", "passwd", "passphrase", "secret", "token",
+                                        "apikey", "api_key", "accesskey", "access_key",
+                                        "privatekey", "private_key", "credential")
+                        for s in ("", "s"))
+_VALUE = re.compile(r"(\s*+[=:]\s*+)([\"']?)(?![*]{4})([^\s\"',;&]++)")
+
+
+def _names(text: str) -> str:
+    """NAME=value / name: value with the value masked, in one pass over the words."""
+    out, pos, done = [], 0, 0
+    while True:
+        word = _WORD.search(text, pos)
+        if word is None:
+            break
+        pos = word.end()
+        if not word.group().lower().endswith(_SECRET_ENDINGS):
+            continue
+        value = _VALUE.match(text, pos)
+        if value is None:
+            continue
+        out.append(text[done:value.start(3)])
+        out.append(MASK)
+        done = pos = value.end()
+    out.append(text[done:])
+    return "".join(out)
 
 
 def redact(text: str) -> str:
@@ -36,7 +70,7 @@ def redact(text: str) -> str:
         return text
     for pattern, replacement in _RULES:
         text = pattern.sub(replacement, text)
-    return text
+    return _names(text)
 
 
 # an environment variable's name that means a secret (upper case: sshd's lowercase

@@ -150,8 +150,17 @@ def test_a_huge_node_range_is_refused_before_it_is_expanded(tmp_path):
     import time
     started = time.monotonic()
     message = error_of(write(tmp_path, "cluster: a\nnodes: [{name: 'n[1-100000000]'}]\n"))
-    assert "names more than the limit of 10000 nodes" in message
+    assert "names 100000000 nodes, more than the limit of 10000" in message
     cluster = inventory.load(write(tmp_path, "cluster: a\nnodes: [{name: 'w[1-6]'}]\n"))
     with pytest.raises(UserError, match="more than the limit"):
         cluster.select("w[1-100000000]")
     assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("cluster: 2026-02-30\nnodes: [{name: a}]\n", ":1: malformed YAML: '2026-02-30' is not a "
+     "date that exists"),
+    ("cluster: a\n? [a, b]\n: 1\nnodes: [{name: a}]\n", ":2: a key that is a list"),
+])
+def test_an_impossible_date_or_a_list_key_is_one_line_with_its_line(tmp_path, text, words):
+    assert words in error_of(write(tmp_path, text))

@@ -54,9 +54,10 @@ def range_size(pattern: str) -> int:
 def expand_nodes(pattern: str, where: str) -> list[str]:
     """Node names from ClusterShell range syntax (worker-[1-4],head), bounded and checked;
     a bad range raises UserError naming `where`."""
-    if len(pattern) > 100_000 or range_size(pattern) > MAX_NODES:
-        raise UserError(f"{where}: node range {one_line(pattern, 60)} names more than the "
-                        f"limit of {MAX_NODES} nodes")
+    size = range_size(pattern) if len(pattern) <= 100_000 else MAX_NODES + 1
+    if size > MAX_NODES:
+        raise UserError(f"{where}: node range {one_line(pattern, 60)} names {size} nodes, "
+                        f"more than the limit of {MAX_NODES}")
     try:
         nodeset = NodeSet(pattern)
         if len(nodeset) > MAX_NODES:

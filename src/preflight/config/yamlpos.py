@@ -25,7 +25,7 @@ class Located:
             _check_events(path, text)
             self.root = yaml.compose(text, Loader=yaml.SafeLoader)
             _no_duplicate_keys(path, self.root)
-            self.data = yaml.safe_load(text)
+            self.data = yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader's subclass
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = f":{mark.line + 1}" if mark else ""
@@ -47,6 +47,22 @@ class Located:
 
     def where(self, loc: tuple) -> str:
         return f"{self.path}:{self.line(loc)}"
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader whose faults are YAML errors with a line: a date that does not exist
+    (2026-02-30) is not a ValueError traceback."""
+
+    def construct_yaml_timestamp(self, node):
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} is not a date that exists ({exc})",
+                node.start_mark) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
 
 
 def _child(node, key):
@@ -83,6 +99,10 @@ def _no_duplicate_keys(path: Path, node) -> None:
             seen: dict[str, int] = {}
             for key, value in current.value:
                 line = key.start_mark.line + 1
+                if not isinstance(key, yaml.ScalarNode):
+                    raise UserError(f"{path}:{line}: a key that is a "
+                                    f"{'list' if isinstance(key, yaml.SequenceNode) else 'mapping'}"
+                                    "; keys are names")
                 if key.value in seen:
                     raise UserError(f"{path}:{line}: duplicate key "
                                     f"'{clean(key.value, 60)}' (first at line "

@@ -110,6 +110,17 @@ def test_a_run_that_cannot_start_replaces_the_old_verdict(tmp_path):
     assert "**INCOMPLETE**" in summary
     assert "**PASS**" not in summary
     assert run.rc == 0
+    # every report file the run owns, not only the summary: a CI gate reads results.json
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert (results["verdict"], results["run"]["verdict"], results["results"]) == (
+        "incomplete", "INCOMPLETE", [])
+    assert "not a facts file" in results["reason"]
+    html = (tmp_path / "report.html").read_text()
+    assert "INCOMPLETE" in html
+    assert "PASS" not in html
+    junit = (tmp_path / "junit.xml").read_text()
+    assert 'errors="1"' in junit
+    assert "INCOMPLETE: " in junit
 
 
 def test_summary_of_malformed_results_is_still_written(tmp_path):

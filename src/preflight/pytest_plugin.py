@@ -115,14 +115,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _mark_incomplete(config: pytest.Config, reason: str) -> None:
-    """Until this run's summary is written, summary.md says the run is incomplete: a
-    previous run's verdict never stands beside this run's results."""
+    """Until this run's reports are written, every one of them (summary.md, results.json,
+    report.html, the JUnit file) says the run is incomplete: a previous run's verdict
+    never stands beside this run's results."""
     if hasattr(config, "workerinput") or config.option.collectonly:
         return
     name = config.stash[CLUSTER].name if CLUSTER in config.stash else "cluster"
+    junit = getattr(config.option, "xmlpath", None)
     with contextlib.suppress(OSError):  # an unwritable report dir is pytest's error to give
-        report.write_atomic(Path(config.getoption("report_dir")) / "summary.md",
-                            report.incomplete(name, reason))
+        report.mark_incomplete(Path(config.getoption("report_dir")),
+                               Path(junit) if junit else None, name, reason)
 
 
 def _stop(config: pytest.Config, message: str) -> None:

@@ -63,11 +63,13 @@ class Collector:
             text = incomplete(self.cluster.name, f"the reports could not be made "
                               f"({type(exc).__name__}: {clean(exc, 300)})")
             doc = None
+        if doc is None:
+            mark_incomplete(out, None, self.cluster.name, text.split("**INCOMPLETE**: ", 1)[-1])
+            return
         write_atomic(out / "summary.md", text)
-        if doc is not None:
-            write_atomic(out / "results.json", results_mod.dumps(doc))
-            write_atomic(out / "report.html", htmlreport.render(doc))
-            history.record(doc, out / "history", self.cluster.report.history)
+        write_atomic(out / "results.json", results_mod.dumps(doc))
+        write_atomic(out / "report.html", htmlreport.render(doc))
+        history.record(doc, out / "history", self.cluster.report.history)
 
     def _document(self, out: Path) -> dict:
         gathered = self.gathered
@@ -224,6 +226,30 @@ def incomplete(cluster: str, reason: str) -> str:
     """The summary of a run that did not finish: never a stale verdict beside new results."""
     return (f"# cluster-preflight: {one_line(cluster, 200)}\n\n**INCOMPLETE**: "
             f"{one_line(reason, 500)}\n")
+
+
+def mark_incomplete(out: Path, junit: Path | None, cluster: str, reason: str) -> None:
+    """Every report file a run owns says INCOMPLETE with the reason, until (unless) the run
+    writes its own: a CI gate never reads an earlier run's verdict. results.json keeps its
+    schema with no results and the top-level verdict `incomplete`; the JUnit file is one
+    error, so a gate on it fails too."""
+    reason = one_line(reason, 500)
+    write_atomic(out / "summary.md", incomplete(cluster, reason))
+    write_atomic(out / "results.json", results_mod.dumps(results_mod.incomplete(cluster,
+                                                                                reason)))
+    write_atomic(out / "report.html", htmlreport.incomplete(cluster, reason))
+    if junit is not None:
+        write_atomic(junit, incomplete_junit(cluster, reason))
+
+
+def incomplete_junit(cluster: str, reason: str) -> str:
+    suite = ET.Element("testsuite", name=f"{cluster}:run", tests="1", errors="1",
+                       failures="0", skipped="0")
+    case = ET.SubElement(suite, "testcase", classname="preflight", name="run")
+    ET.SubElement(case, "error", message=f"INCOMPLETE: {reason}").text = reason
+    root = ET.Element("testsuites")
+    root.append(suite)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode")
 
 
 def write_atomic(path: Path, text: str) -> None:

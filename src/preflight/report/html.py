@@ -267,3 +267,11 @@ def _slurm(actions: dict | None) -> str:
         if actions["dry_run"] else "carried out"
     return (f'<section id="slurm"><h2>Slurm drain and resume</h2><p class="muted">{note}</p>'
             f'<ul id="slurm-actions">{items}</ul></section>')
+
+
+def incomplete(cluster: str, reason: str) -> str:
+    """The page of a run that has not finished (or was stopped): no earlier verdict."""
+    return ("<!doctype html><html lang=en><meta charset=utf-8><title>cluster-preflight: "
+            f"{escape(cluster)}: INCOMPLETE</title><body><h1>cluster-preflight: "
+            f"{escape(cluster)}</h1><p id=verdict><strong>INCOMPLETE</strong>: "
+            f"{escape(reason)}</p></body></html>\n")

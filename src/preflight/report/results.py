@@ -143,9 +143,18 @@ def collective(outcome: dict | None, pairs: dict | None, threshold: dict | None)
 
 def document(run: dict, results: list[dict], **parts) -> dict:
     """The whole results.json: run, results, and the parts (env, collective, waivers,
-    node_lines, diff)."""
+    node_lines, diff). The top-level verdict is the run's, or `incomplete` (incomplete())."""
     run = {**run, "verdict": verdict(results), "counts": counts(results)}
-    return {"schema": SCHEMA, "version": VERSION, "run": run, "results": results, **parts}
+    return {"schema": SCHEMA, "version": VERSION, "verdict": run["verdict"], "run": run,
+            "results": results, **parts}
+
+
+def incomplete(cluster: str, reason: str) -> dict:
+    """results.json of a run that has not finished (or was stopped): no results, and a
+    verdict a gate cannot mistake for a pass."""
+    return {"schema": SCHEMA, "version": VERSION, "verdict": "incomplete", "reason": reason,
+            "run": {"cluster": cluster, "verdict": "INCOMPLETE", "counts": counts([])},
+            "results": []}
 
 
 def dumps(doc: dict) -> str:

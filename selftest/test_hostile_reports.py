@@ -151,3 +151,14 @@ def test_redactor_and_cleaner_units():
     assert redact.redact_doc({"a": [SECRETS["assignment"]]}) == {"a": ["NCCL_TOKEN=****"]}
     assert nodetext.clean("a" * 5000).endswith("[cut: 3000 more characters]")
     assert json.dumps(nodetext.clean("\ud800"))  # encodable
+
+
+def test_a_replay_never_drains(tmp_path):
+    """--facts with --drain-failed once connected to the Slurm login node: with a reachable
+    one it would drain real nodes on replayed facts. Refused in one line, exit 2."""
+    docs = recorded.fleet(NODES)
+    run = replay(tmp_path, docs, "--drain-failed",
+                 extra="\nlauncher: slurm\nslurm: {login: nowhere.invalid}\n")
+    assert run.rc == 2, run.output[-2000:]
+    assert "a replay (--facts) never contacts Slurm" in run.output
+    assert "Traceback" not in run.output

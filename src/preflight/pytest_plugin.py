@@ -98,6 +98,10 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if config.option.collectonly:
         return
+    if config.getoption("facts") and (config.getoption("drain_failed") or
+                                      config.getoption("resume_fixed")):
+        _stop(config, "--drain-failed and --resume-fixed act on live nodes: a replay "
+              "(--facts) never contacts Slurm; run without --facts to drain or resume")
     progress.use_terminal()  # capture is suspended here: stderr is what the user sees
     state = config.stash[STATE] = RunState()
     launcher = config.stash[LAUNCHER] = registry.create(cluster)  # the one choice of a run

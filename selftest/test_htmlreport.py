@@ -106,3 +106,38 @@ def test_64_node_report_in_headless_chromium(tmp_path):
     assert "test_env_same_on_every_node[node-7]" in dom.split('id="diff-newly_failing"')[1][:300]
     browser.screenshot(page, REPO / "reports" / "report-64-nodes.png", tmp_path / "profile")
     assert (REPO / "reports" / "report-64-nodes.png").stat().st_size > 10_000
+
+
+def test_history_is_read_bounded_and_never_stops_a_run(tmp_path, monkeypatch):
+    """A gzip bomb, a FIFO named like a record, a record missing a key, junk dated in the
+    far future: each skipped and said; this run's own record is never the one pruned."""
+    import gzip
+    import os
+    monkeypatch.setattr(history, "MAX_RECORD_BYTES", 1 << 20)  # a bomb of 64 MB is slow
+    good = synthetic.document(2, checks=1, seed=1)
+    history.record(good, tmp_path, keep=2)
+    with gzip.open(tmp_path / "20261127T000200-bomb.json.gz", "wb") as bomb:
+        bomb.write(b"[" + b" " * (history.MAX_RECORD_BYTES + 10) + b"]")
+    os.mkfifo(tmp_path / "20261127T000300-fifo.json.gz")
+    broken = synthetic.document(2, checks=1, seed=2)
+    del broken["results"][0]["test"]
+    broken["run"]["finished"] = "2026-11-27T00:04:00+00:00"
+    history.record(broken, tmp_path, keep=5)
+    (tmp_path / "99991231T235959-junk.json.gz").write_bytes(b"junk")
+    notes: list[str] = []
+    assert history.previous(tmp_path, "synthetic", notes)["run"]["id"] == "synthetic1"
+    assert any("skipped 3 unreadable record(s)" in n for n in notes), notes
+    assert any("not run records: 20261127T000300-fifo.json.gz" in n for n in notes), notes
+    newest = synthetic.document(2, checks=1, seed=3)
+    newest["run"]["finished"] = "2026-11-27T00:09:00+00:00"
+    kept = history.record(newest, tmp_path, keep=1, notes=notes)
+    assert kept.exists()  # the far-future junk did not push it out
+    assert (tmp_path / "99991231T235959-junk.json.gz").exists()  # not ours to delete
+
+
+def test_a_history_that_is_a_file_is_said_not_a_traceback(tmp_path):
+    (tmp_path / "history").write_text("oops")
+    notes: list[str] = []
+    assert history.record(synthetic.document(2, checks=1), tmp_path / "history", 3,
+                          notes) is None
+    assert "is not a folder" in notes[0]

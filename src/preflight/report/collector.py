@@ -66,10 +66,15 @@ class Collector:
         if doc is None:
             mark_incomplete(out, None, self.cluster.name, text.split("**INCOMPLETE**: ", 1)[-1])
             return
+        notes = doc.setdefault("notes", [])
+        try:
+            history.record(doc, out / "history", self.cluster.report.history, notes)
+        except OSError as exc:  # an unwritable history never costs the run its reports
+            notes.append(f"history: this run is not recorded: {clean(exc, 200)}")
+        text += "".join(f"\n{one_line(n, 400)}\n" for n in notes)
         write_atomic(out / "summary.md", text)
         write_atomic(out / "results.json", results_mod.dumps(doc))
         write_atomic(out / "report.html", htmlreport.render(doc))
-        history.record(doc, out / "history", self.cluster.report.history)
 
     def _document(self, out: Path) -> dict:
         gathered = self.gathered
@@ -91,7 +96,8 @@ class Collector:
             collective=results_mod.collective(outcome, pairs, threshold),
             waivers=waiver_status(self.cluster.waivers, self.results))
         doc["slurm"] = self.after_run(doc["results"]) if self.after_run else None
-        previous = history.previous(out / "history", run["cluster"])
+        doc["notes"] = []
+        previous = history.previous(out / "history", run["cluster"], doc["notes"])
         doc["diff"] = history.diff(previous, doc) if previous else None
         return doc
 

@@ -66,9 +66,10 @@ def timesync():
 
 
 def stray():
-    """Work already on the node: processes in uninterruptible sleep (D: hung I/O, a dead
-    NFS mount; they also hold GPUs they opened), and on the master, a listener on the
-    master port (a leftover torchrun: the collective cannot bind it)."""
+    """Work already on the node: processes stuck in uninterruptible sleep (D in three
+    looks over a second: hung I/O, a dead NFS mount), and on the master, a listener on the
+    master port that is still there a second later (a leftover torchrun: the collective
+    cannot bind it). Each second is spent only when something was seen."""
     hung = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -80,12 +81,23 @@ def stray():
             RUNNING.add(DAEMONS[comm])
         if rest[1:2] == "D" and len(hung) < 20:
             hung.append({"pid": int(pid), "comm": comm[:64]})
+    for _ in range(2):  # a disk read waits in D for milliseconds: only the stuck count
+        if hung:
+            time.sleep(0.5)
+            hung = [h for h in hung if _state("/proc/%d/stat" % h["pid"]) == "D"]
     port = ARGS.get("master_port")
     found = {"d_state": hung}
     if port:
-        found["master_port"] = {"port": port, "listening": any(
-            p["port"] == port for p in listening_ports())}
+        listening = any(p["port"] == port for p in listening_ports())
+        if listening:  # a run that is ending closes its socket within a moment
+            time.sleep(1.0)
+            listening = any(p["port"] == port for p in listening_ports())
+        found["master_port"] = {"port": port, "listening": listening}
     return found
+
+
+def _state(path):
+    return (read_text(path, 1024) or "").rpartition(")")[2][1:2]
 
 
 def glibc():

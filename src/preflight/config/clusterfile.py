@@ -292,8 +292,25 @@ def explain(error: dict, doc: yamlpos.Located) -> str:
             did_you_mean(loc[-1], model.model_fields)
     if error["type"] == "missing":
         return f"{where}: '{loc[-1]}' is required{owner}"
-    found = one_line(repr(error.get("input")), 60)  # a short, redacted picture
-    return f"{where}: {key}: {error['msg'].lower()}, got {found}{owner}"
+    return f"{where}: {key}: {error['msg'].lower()}, got {picture(error)}{owner}"
+
+
+def picture(error: dict) -> str:
+    """What the file holds, for an error line, without repeating a secret pasted into the
+    wrong key: text is quoted only where a choice was expected and it is short (a typo
+    of 'slurm'), otherwise only its length is said; numbers and the like are shown.
+
+    >>> picture({"type": "literal_error", "input": "slrum"})
+    "'slrum'"
+    >>> picture({"type": "int_parsing", "input": "hf_s3cretT0ken"})
+    'text of 14 characters'
+    """
+    value = error.get("input")
+    if isinstance(value, str):
+        if error.get("type") == "literal_error" and len(value) <= 24:
+            return one_line(repr(value), 60)
+        return f"text of {len(value)} characters"
+    return one_line(repr(value), 60)
 
 
 def _owner(loc: tuple, data: dict) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from preflight.config import yamlpos
+from preflight.config.clusterfile import picture
 from preflight.config.noderange import expand_nodes
 from preflight.core.errors import UserError, did_you_mean
 from preflight.core.nodetext import one_line
@@ -95,7 +96,7 @@ def _explain(error: dict, doc: yamlpos.Located) -> str:
         return f"{where}: '{loc[-1]}' is required in every waiver " \
                "(check, nodes, reason, owner, expires)"
     key = ".".join(str(part) for part in loc)
-    return f"{where}: {key}: {error['msg'].lower()}, got {one_line(repr(error.get('input')), 60)}"
+    return f"{where}: {key}: {error['msg'].lower()}, got {picture(error)}"
 
 
 def find(waivers: tuple[Waiver, ...], check: str, node: str,

@@ -140,9 +140,13 @@ def waiver_status(waivers: tuple, results: list[dict]) -> dict:
     """Which waivers applied, which ran out (the failure stands) and which matched no
     failure at all (stale: the problem is gone, or the pattern is wrong)."""
     used = {r["waiver"]["id"]: r["waiver"]["state"] for r in results if r.get("waiver")}
-    return {"applied": [w.as_dict() for w in waivers if used.get(w.id) == "applied"],
-            "expired": [w.as_dict() for w in waivers if used.get(w.id) == "expired"],
-            "stale": [w.as_dict() for w in waivers if w.id not in used]}
+
+    def shown(waiver) -> dict:  # a reason is the user's text: cleaned as node text is
+        return {k: clean(v, 500) if isinstance(v, str) else v
+                for k, v in waiver.as_dict().items()}
+    return {"applied": [shown(w) for w in waivers if used.get(w.id) == "applied"],
+            "expired": [shown(w) for w in waivers if used.get(w.id) == "expired"],
+            "stale": [shown(w) for w in waivers if w.id not in used]}
 
 
 def waiver_lines(status: dict) -> str:

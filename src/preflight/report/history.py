@@ -21,6 +21,7 @@ import re
 import stat
 from pathlib import Path
 
+from preflight.core.nodetext import clean
 from preflight.report import results
 
 BUSBW_CHANGE = 0.05  # a busbw change beyond 5 % is news
@@ -133,13 +134,16 @@ def diff(prev: dict, cur: dict) -> dict:
     now = {r["test"]: r["outcome"] for r in cur["results"]}
     bad_now = [t for t, o in now.items() if o in results.BAD]
     keys = ("id", "finished", "verdict", "commit")
-    return {"previous": {k: prev["run"].get(k) for k in keys},
+    # an old record is a file anyone could have written: its text is cleaned like a node's
+    return {"previous": {k: clean(v, 200) if isinstance(v, str) else None
+                         for k, v in ((k, prev["run"].get(k)) for k in keys)},
             "newly_failing": sorted(t for t in bad_now if before.get(t) not in results.BAD),
             "still_failing": sorted(t for t in bad_now if before.get(t) in results.BAD),
             "fixed": sorted(t for t, o in now.items()
                             if o == "passed" and before.get(t) in results.BAD),
             "nodes_added": sorted(set(cur["run"]["nodes"]) - set(prev["run"]["nodes"])),
-            "nodes_removed": sorted(set(prev["run"]["nodes"]) - set(cur["run"]["nodes"])),
+            "nodes_removed": sorted(clean(str(n), 200) for n in
+                                    set(prev["run"]["nodes"]) - set(cur["run"]["nodes"])),
             "busbw": busbw_changes(prev, cur)}
 
 

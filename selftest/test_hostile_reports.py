@@ -162,3 +162,14 @@ def test_a_replay_never_drains(tmp_path):
     assert run.rc == 2, run.output[-2000:]
     assert "a replay (--facts) never contacts Slurm" in run.output
     assert "Traceback" not in run.output
+
+
+def test_facts_nested_five_thousand_deep_are_one_line(tmp_path):
+    from selftest.suites import replay_cluster, run_suites
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"node-1": {"reach": {"ok": true}, "env": ' + '{"a":' * 5000 + "1" +
+                    "}" * 5000 + "}}")
+    run = run_suites(replay_cluster(tmp_path, NODES), tmp_path, f"--facts={deep}")
+    assert run.rc == 2
+    assert "nested deeper than 64 levels" in run.output
+    assert "Traceback" not in run.output

@@ -24,9 +24,9 @@ def kernel_registered(node: Node, facts: dict, cluster: Cluster) -> list[Finding
     if display and kernel["display_name"] != display:
         found.append(Finding(node.name, "jupyter kernel", f"display name '{display}'",
                              f"'{kernel['display_name']}'"))
-    if not kernel["python"].startswith(node.env_prefix + "/"):
+    if not (kernel.get("python") or "").startswith(node.env_prefix + "/"):
         found.append(Finding(node.name, "jupyter kernel", f"kernel '{want}' runs "
-                             f"{node.env_prefix}/bin/python", kernel["python"] or "no argv"))
+                             f"{node.env_prefix}/bin/python", kernel.get("python") or "no argv"))
     return found
 
 

@@ -147,7 +147,9 @@ class SlurmSettings(Strict):
     partition: str | None = None
     account: str | None = None
     reservation: str | None = None
-    time_limit: str = Field("30", pattern=r"^[0-9:-]{1,16}$")  # salloc --time: 30 minutes
+    # salloc --time: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS (30 minutes)
+    time_limit: str = Field("30", pattern=r"^(\d{1,4}-\d{1,2}(:\d{1,2}){0,2}|\d{1,6}"
+                                           r"(:\d{1,2}){0,2})$")
     alloc_wait: float = Field(60, gt=0, le=3600)  # seconds salloc may wait for the nodes
     step_timeout: float = Field(300, gt=0, le=86400)  # the probe's srun step, then cancelled
     salloc_options: list[str] = []  # passed to salloc as given, e.g. ["--exclusive"]

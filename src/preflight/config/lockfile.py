@@ -79,6 +79,10 @@ def read(path: Path) -> dict[tuple[str, str], Locked]:
     try:
         doc = yamlpos.load(path, "lock").data
         packages = doc["package"]
+        for p in packages:
+            if not isinstance(p.get("name"), str) or p.get("manager") not in ("conda", "pip"):
+                raise ValueError(f"package {one_line(repr(p.get('name')), 40)}: a name must "
+                                 "be text and its manager conda or pip")
         return {(p["manager"], p["name"].lower() if p["manager"] == "pip" else p["name"]):
                 Locked(p["name"], str(p["version"]), p["manager"], build_of(p.get("url") or ""),
                        channels.normalise(_channel_of(p.get("url") or "")),

@@ -10,6 +10,7 @@ from pathlib import Path
 import paramiko
 
 from preflight.core.errors import UserError
+from preflight.core.nodetext import one_line
 
 INCLUDE = re.compile(r"^\s*Include\s+(.+?)\s*$", re.IGNORECASE)
 
@@ -25,7 +26,11 @@ def load(path: Path | None) -> paramiko.SSHConfig:
 def _parsed(path: Path, mtime_ns: int) -> paramiko.SSHConfig:
     """Parsed once per file version: every node's connection looks itself up in it."""
     config = paramiko.SSHConfig()
-    config.parse(_expanded(path).splitlines(keepends=True))
+    try:
+        config.parse(_expanded(path).splitlines(keepends=True))
+    except paramiko.ConfigParseError as exc:  # e.g. an `IdentityFile` with no value
+        raise UserError(f"{path}: not an ssh_config ssh can read: {one_line(exc, 120)} "
+                        "(each line is 'Keyword value')") from None
     return config
 
 

@@ -21,7 +21,10 @@ import re
 from preflight.core.redact import redact
 
 TEXT_MAX = 2000  # characters of one string from a node in any report
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+# control characters, line/paragraph separators, lone surrogates, and the noncharacters
+# U+FDD0-U+FDEF and U+xFFFE/U+xFFFF (XML and many viewers refuse them)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufdd0-\ufdef"
+                      r"\ufffe\uffff]")
 
 
 def _visible(match: re.Match) -> str:
@@ -52,3 +55,28 @@ def fenced(text: str) -> str:
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}\n{text}\n{fence}"
+
+
+MAX_DEPTH = 64  # facts nest 8 deep; a node's document deeper than this is refused
+
+
+def depth_ok(doc: object, limit: int = MAX_DEPTH) -> bool:
+    """Whether a decoded JSON document nests no deeper than limit (without recursion, so
+    a 5,000-deep document cannot blow the stack of whatever reads it next).
+
+    >>> depth_ok({"a": [{"b": 1}]}), depth_ok([[[[1]]]], limit=3)
+    (True, False)
+    """
+    stack = [(doc, 1)]
+    while stack:
+        value, level = stack.pop()
+        if isinstance(value, dict):
+            children = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if level > limit:
+            return False
+        stack.extend((child, level + 1) for child in children)
+    return True

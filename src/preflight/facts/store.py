@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from preflight.core.errors import UserError
+from preflight.core.nodetext import MAX_DEPTH, depth_ok
 from preflight.core.redact import redact_doc
 
 
@@ -41,6 +42,11 @@ def load_replay(path: Path) -> dict:
         raise UserError(f"--facts {path}: {exc.strerror or exc}") from None
     except ValueError as exc:  # also bad UTF-8
         raise UserError(f"--facts {path}: not a facts file ({str(exc)[:120]})") from None
+    except RecursionError:
+        doc = None
+    if doc is None or not depth_ok(doc):
+        raise UserError(f"--facts {path}: not a facts file (nested deeper than {MAX_DEPTH} "
+                        "levels)")
     if not isinstance(doc, dict):
         raise UserError(f"--facts {path}: not a facts file (a JSON object of node name -> "
                         f"facts, as reports/facts.json; found a {type(doc).__name__})")

@@ -11,6 +11,7 @@ import shlex
 
 from preflight import remote
 from preflight.config.inventory import Cluster, Node
+from preflight.core.nodetext import MAX_DEPTH, depth_ok
 from preflight.launchers.base import Result
 
 PROBE_PYTHONS = ("/usr/bin/python3", "python3")
@@ -124,6 +125,10 @@ def parse(done: Result, bound: str = "command_timeout") -> tuple[dict, str | Non
         doc = json.loads(done.stdout)
     except ValueError:
         return {}, f"probe printed no JSON: {done.stdout[:200]!r}"
+    except RecursionError:
+        doc = None
+    if doc is None or not depth_ok(doc):
+        return {}, f"probe printed JSON nested deeper than {MAX_DEPTH} levels"
     if not isinstance(doc, dict):
         return {}, f"probe printed a JSON {type(doc).__name__}, not an object"
     return doc, None

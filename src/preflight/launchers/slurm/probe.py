@@ -18,7 +18,7 @@ import uuid
 from preflight import remote
 from preflight.config.inventory import Cluster, Node
 from preflight.core.errors import UserError
-from preflight.core.nodetext import clean
+from preflight.core.nodetext import clean, depth_ok
 from preflight.launchers import probe as probe_spec
 from preflight.launchers import ssh
 from preflight.launchers.slurm import runjob
@@ -115,9 +115,9 @@ def parse(stdout: str, tag: str = TAG) -> dict[str, dict]:
             continue
         try:
             doc = json.loads("".join(pieces[i] for i in range(1, totals[node] + 1)))
-        except (ValueError, KeyError):
+        except (ValueError, KeyError, RecursionError):
             continue
-        if isinstance(doc, dict):
+        if isinstance(doc, dict) and depth_ok(doc):
             docs[node] = doc
     return docs
 

@@ -136,3 +136,18 @@ def test_probe_decoder_matches_json(text):
 def test_probe_wildcard_agrees_with_fnmatch(name, pattern, hit):
     import fnmatch
     assert load_probe_module().wildcard(name, pattern) is hit is fnmatch.fnmatch(name, pattern)
+
+
+def test_every_section_runs_without_an_error_with_every_option_on(fake_node):
+    """A section that raises is only a skip-with-reason in a report: here it must not
+    raise at all, with every option cluster.yaml can turn on (jupyter, ssh, the master
+    port, sha256 verification)."""
+    script = facts.probe_script(fake_node, runtime=False, jupyter=True, verify="sha256",
+                                master_port=29500, peers=["localhost"],
+                                ssh={"identity_file": "~/.ssh/id_ed25519",
+                                     "client_config": "~/.ssh/config"})
+    done = subprocess.run(["sh", "-c", facts.probe_command(fake_node, script)],
+                          capture_output=True, text=True, timeout=60, check=True)
+    found = json.loads(done.stdout)
+    assert found["probe_errors"] == {}
+    assert {"kernels", "servers", "processes", "listening"} <= set(found["jupyter"])

@@ -1,5 +1,6 @@
 """environment.yml reading: every spec form, unsupported pip lines listed, errors with line."""
 
+import re
 import textwrap
 
 import pytest
@@ -87,3 +88,16 @@ def test_shipped_environment_files_parse(path):
     spec = envspec.load(REPO / path)
     assert spec.name == "pytorch-dist"
     assert not spec.unchecked
+
+
+@pytest.mark.parametrize(("deps", "words"), [
+    ("[num py, python=3.11]", "'==py' is not a version of num"),
+    ("[numpy=1.26, python=3.11, numpy=2.0]", "numpy pinned twice to different versions "
+     "('numpy=1.26' at line"),
+])
+def test_a_line_conda_would_misread_is_one_line_not_a_failure_on_every_node(tmp_path, deps,
+                                                                            words):
+    path = tmp_path / "environment.yml"
+    path.write_text(f"name: x\ndependencies: {deps}\n")
+    with pytest.raises(UserError, match=re.escape(words)):
+        envspec.load(path)

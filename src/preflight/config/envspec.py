@@ -118,11 +118,46 @@ def load(path: Path) -> EnvSpec:
                                     "requirement string (quote it)")
                 _pip_line(text.strip(), sub_line, path, pip, unchecked)
         elif isinstance(item, str) and item.strip():
-            conda.append(_conda_spec(item.strip(), line, path))
+            spec = _conda_spec(item.strip(), line, path)
+            clash = next((c for c in conda if c.name == spec.name and _clash(c, spec)), None)
+            if clash is not None:  # no package satisfies both: every node would fail
+                raise UserError(f"{path}:{line}: {spec.name} pinned twice to different "
+                                f"versions ({_show(clash.text)} at line {clash.line}, "
+                                f"{_show(spec.text)} here): keep one")
+            conda.append(spec)
         else:
             raise UserError(f"{path}:{line}: dependency {_show(item)} is neither a conda "
                             "spec string nor a 'pip:' list of strings")
     return EnvSpec(path, name, tuple(chans), tuple(conda), tuple(pip), tuple(unchecked))
+
+
+def _pin(spec: CondaSpec) -> list[str] | None:
+    """The version a spec pins exactly (`=1.26` is 1.26.*, `==2.0`), as its parts; None for
+    ranges and wildcards, which combine with other specs as conda ANDs them."""
+    if spec.match.version is None:
+        return None
+    text = str(spec.match.version).removeprefix("==").removesuffix(".*")
+    if not text or any(ch in text for ch in "<>!=,|*~ "):
+        return None
+    return text.split(".")
+
+
+def _clash(one: CondaSpec, other: CondaSpec) -> bool:
+    """Two exact pins of one package where neither is a prefix of the other (1.26 and
+    1.26.4 agree; 1.26 and 2.0 cannot both hold).
+
+    >>> import rattler
+    >>> spec = lambda t: CondaSpec(t, 1, rattler.MatchSpec(t), "numpy", None, None)
+    >>> _clash(spec("numpy=1.26"), spec("numpy=2.0"))
+    True
+    >>> _clash(spec("numpy=1.26"), spec("numpy==1.26.4"))
+    False
+    """
+    a, b = _pin(one), _pin(other)
+    if a is None or b is None:
+        return False
+    short = min(len(a), len(b))
+    return a[:short] != b[:short]
 
 
 def _known_keys(doc, data: dict) -> None:
@@ -145,6 +180,11 @@ def _conda_spec(text: str, line: int, path: Path) -> CondaSpec:
         raise UserError(msg) from None
     if match.name is None:
         raise UserError(f"{path}:{line}: conda spec {_show(text)} names no package")
+    version = str(match.version) if match.version is not None else ""
+    if version and not any(ch.isdigit() or ch == "*" for ch in version):
+        # `num py` parses as package num, version py: a space in a name, not a pin
+        raise UserError(f"{path}:{line}: conda spec {_show(text)}: {_show(version)} is not a "
+                        f"version of {match.name.normalized} (a space inside a package name?)")
     channel = channels.normalise(match.channel.name) if match.channel else None
     return CondaSpec(text, line, match, match.name.normalized, channel,
                      str(match.subdir) if match.subdir else None)

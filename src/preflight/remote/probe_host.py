@@ -104,7 +104,7 @@ def jupyter():
         for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else ():
             try:
                 with open(os.path.join(folder, name, "kernel.json")) as stream:
-                    spec = loads(stream.read())
+                    spec = loads(stream.read(65536))
             except (OSError, ValueError) as exc:
                 kernels.append({"name": name, "path": folder, "error": str(exc)})
                 continue

@@ -59,3 +59,14 @@ def test_document_is_readable_and_counts_outcomes():
     assert doc["run"]["verdict"] == "FAIL"
     assert sum(doc["run"]["counts"].values()) == 30
     assert not results.readable({**doc, "version": 2})
+
+
+def test_drift_of_a_node_with_fifty_thousand_packages_stays_small():
+    fleet = recorded.fleet([f"node-{i}" for i in range(1, 5)])
+    fleet["node-2"]["env"]["conda"] = fleet["node-2"]["env"]["conda"] + [
+        {"name": f"junk{i}", "version": "1", "build": "0", "channel": "x"}
+        for i in range(50_000)]
+    rows = results.env_drift(fleet)
+    assert len(rows) == results.DRIFT_ROWS_MAX + 1
+    assert rows[-1]["package"] == f"(and {50_000 - results.DRIFT_ROWS_MAX} more packages " \
+                                  "that differ)"

@@ -91,6 +91,9 @@ def env_hash(cluster) -> dict:
     return {"file": path.name, "sha256": digest}
 
 
+DRIFT_ROWS_MAX = 300  # a node with 50,000 packages must not make a 8 MB page: the rest counted
+
+
 def env_drift(cluster_facts: dict[str, dict]) -> list[dict]:
     """Packages whose version, build or channel differ between nodes, each with the nodes
     holding each variant (folded): [{"package", "variants": [{"value", "nodes"}]}]."""
@@ -102,15 +105,22 @@ def env_drift(cluster_facts: dict[str, dict]) -> list[dict]:
                     f"({channels.normalise(record.get('channel'))})"
             by_package[record["name"]][value].append(name)
     everyone = set(nodes)
-    rows = []
+    rows: list[dict] = []
+    more = 0
     for package, variants in sorted(by_package.items()):
         holders = {n for names in variants.values() for n in names}
         if holders != everyone:
             variants["absent"] = sorted(everyone - holders)
-        if len(variants) > 1:
-            rows.append({"package": clean(package, 200), "variants": [
-                {"value": clean(value, 300), "nodes": str(NodeSet.fromlist(names))}
-                for value, names in sorted(variants.items(), key=lambda kv: -len(kv[1]))]})
+        if len(variants) <= 1:
+            continue
+        if len(rows) >= DRIFT_ROWS_MAX:
+            more += 1
+            continue
+        rows.append({"package": clean(package, 200), "variants": [
+            {"value": clean(value, 300), "nodes": str(NodeSet.fromlist(names))}
+            for value, names in sorted(variants.items(), key=lambda kv: -len(kv[1]))]})
+    if more:
+        rows.append({"package": f"(and {more} more packages that differ)", "variants": []})
     return rows
 
 

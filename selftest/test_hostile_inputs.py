@@ -248,3 +248,64 @@ def test_garbage_lock_file_is_one_line(tmp_path, content):
         lockfile.read(inventory.load(cluster).lock)
     assert "\n" not in str(caught.value)
     assert str(caught.value).startswith(str(tmp_path / "conda-lock.yml"))
+
+
+@FAST
+@given(doc=st.dictionaries(st.sampled_from(["waivers", "check", "nodes", "reason", "owner",
+                                            "expires", "id"]), values, max_size=4),
+       entries=st.lists(st.dictionaries(st.sampled_from(["check", "nodes", "reason", "owner",
+                                                         "expires"]), values, max_size=5),
+                        max_size=3))
+def test_generated_waivers_load_or_are_one_line(tmp_path, doc, entries):
+    from preflight.config import waivers
+    path = tmp_path / "waivers.yaml"
+    path.write_text(_dump({**doc, "waivers": entries} if entries else doc))
+    message = _error_of(lambda: waivers.load(path))
+    if message is not None:
+        assert "\n" not in message
+        assert len(message) < 600
+
+
+@FAST
+@given(packages=st.lists(st.dictionaries(st.sampled_from(["name", "version", "manager", "url",
+                                                          "hash", "platform"]), values,
+                                         max_size=6), max_size=4),
+       top=st.dictionaries(st.sampled_from(["version", "metadata"]), values, max_size=2))
+def test_generated_lock_files_read_or_are_one_line(tmp_path, packages, top):
+    from preflight.config import lockfile
+    path = tmp_path / "conda-lock.yml"
+    path.write_text(_dump({**top, "package": packages}))
+    message = _error_of(lambda: lockfile.read(path))
+    if message is not None:
+        assert "\n" not in message
+
+
+@FAST
+@given(doc=facts_values, name=st.sampled_from(["20261127T000100-a1b2c3.json.gz", "x.json.gz"]),
+       gz=st.booleans())
+def test_generated_history_records_are_read_or_skipped(tmp_path, doc, name, gz):
+    import gzip
+    import json as json_mod
+
+    from preflight.report import history
+    folder = tmp_path / "history"
+    folder.mkdir(exist_ok=True)
+    try:
+        data = json_mod.dumps({"schema": "cluster-preflight/results", "version": 1,
+                               "run": doc, "results": doc}).encode()
+    except (ValueError, UnicodeEncodeError):
+        data = b"{"
+    (folder / name).write_bytes(gzip.compress(data) if gz else data)
+    notes: list[str] = []
+    found = history.previous(folder, "c", notes)
+    assert found is None or found["run"].get("cluster") == "c"
+
+
+@FAST
+@given(depth=st.integers(min_value=1, max_value=3000))
+def test_facts_of_any_nesting_are_read_or_refused_in_one_line(tmp_path, depth):
+    from preflight.facts import store
+    path = tmp_path / "facts.json"
+    path.write_text('{"n1": {"reach": {"ok": true}, "env": ' + '[' * depth + ']' * depth + '}}')
+    message = _error_of(lambda: store.load_replay(path))
+    assert (message is None) == (depth + 2 <= 64), message  # n1 and env are 2 levels

@@ -23,6 +23,8 @@ SHAPES = [
     f"-----BEGIN OPENSSH PRIVATE KEY-----\n{SECRET}\n-----END OPENSSH PRIVATE KEY-----",
     f"b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ{SECRET}",
     f"MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC{SECRET}",
+    f"AuthorizedKeysCommand /usr/bin/keys --token {SECRET} %u",
+    f"torchrun --hf-token {SECRET}",
 ]
 filler = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
 

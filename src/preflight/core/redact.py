@@ -42,6 +42,8 @@ _SECRET_ENDINGS = tuple(k + s for k in ("password", "passwd", "passphrase", "sec
                                         "privatekey", "private_key", "credential")
                         for s in ("", "s"))
 _VALUE = re.compile(r"(\s*+[=:]\s*+)([\"']?)(?![*]{4})([^\s\"',;&]++)")
+# a command-line flag: --token VALUE (an sshd AuthorizedKeysCommand, a launcher line)
+_FLAG_VALUE = re.compile(r"(\s++|=)([\"']?)(?![*]{4})(?!-)([^\s\"',;&]++)")
 
 
 def _names(text: str) -> str:
@@ -55,6 +57,8 @@ def _names(text: str) -> str:
         if not word.group().lower().endswith(_SECRET_ENDINGS):
             continue
         value = _VALUE.match(text, pos)
+        if value is None and text[max(0, word.start() - 2):word.start()].endswith("-"):
+            value = _FLAG_VALUE.match(text, pos)
         if value is None:
             continue
         out.append(text[done:value.start(3)])

@@ -70,3 +70,33 @@ def test_drift_of_a_node_with_fifty_thousand_packages_stays_small():
     assert len(rows) == results.DRIFT_ROWS_MAX + 1
     assert rows[-1]["package"] == f"(and {50_000 - results.DRIFT_ROWS_MAX} more packages " \
                                   "that differ)"
+
+
+def test_report_drift_shows_the_pip_packages_the_console_drift_shows():
+    """report.html's drift once listed conda records only; the console's listed pip
+    dists too."""
+    fleet = recorded.fleet([f"node-{i}" for i in range(1, 4)])
+    fleet["node-2"]["env"]["pip"] = fleet["node-2"]["env"]["pip"] + [
+        {"name": "nvidia-nccl-cu11", "version": "2.21.5", "installer": "pip",
+         "path": "/x/nvidia_nccl_cu11-2.21.5.dist-info"}]
+    rows = {row["package"]: row["variants"] for row in results.env_drift(fleet)}
+    assert [v["nodes"] for v in rows["pip:nvidia-nccl-cu11"]] == ["node-[1,3]", "node-2"]
+
+
+def skips(nodes: int) -> list[dict]:
+    return [{"test": f"test_gpu_clocks_not_throttled[node-{i}]", "outcome": "skipped",
+             "check": "test_gpu_clocks_not_throttled", "node": f"node-{i}",
+             "message": f"node-{i}: clocks not checked: the node declares no GPUs (gpus: 0)"}
+            for i in range(1, nodes + 1)]
+
+
+def test_skips_fold_into_node_ranges_with_no_placeholder_in_summary_and_html():
+    from preflight.report import html
+    found = skips(4)
+    summary = report.summary("c", [f"node-{i}" for i in range(1, 5)], found, 1.0)
+    assert "test_gpu_clocks_not_throttled on node-[1-4]: clocks not checked: the node " \
+           "declares no GPUs (gpus: 0)" in summary
+    assert summary.count("clocks not checked") == 1
+    page = html._skipped(found)
+    assert "{node}" not in page
+    assert "node-[1-4]" in page

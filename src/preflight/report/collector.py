@@ -225,10 +225,11 @@ def summary(cluster: str, nodes: list[str], results: list[dict], seconds: float,
         lines += [fenced("\n".join(f"{r['test']} ({r['outcome']}):\n    "
                                    + clean(r["message"]).replace("\n", "\n    ")
                                    for r in bad))]
-    skipped = [r for r in results if r["outcome"] == "skipped"]
-    if skipped:
+    skipped = text_mod.folded_skips(results)
+    if skipped:  # folded as report.html folds them: one line per check and reason
         lines += ["", "## Skipped", "",
-                  fenced("\n".join(f"{r['test']}: {one_line(r['message'])}" for r in skipped))]
+                  fenced("\n".join(f"{check} on {nodes}: {one_line(reason)}"
+                                   for check, nodes, reason in skipped))]
     return "\n".join(lines) + "\n"
 
 

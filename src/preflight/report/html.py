@@ -13,7 +13,7 @@ from html import escape
 
 from ClusterShell.NodeSet import NodeSet
 
-from preflight.report import svgcharts
+from preflight.report import svgcharts, text
 
 CELL = {"passed": ("p", ""), "failed": ("f", "F"), "error": ("e", "E"),
         "skipped": ("s", "S"), "waived": ("w", "W")}
@@ -227,16 +227,10 @@ def _collective(col: dict | None) -> str:
 
 
 def _skipped(results: list[dict]) -> str:
-    """Skips grouped by check and reason (the node's own name taken out), nodes folded."""
-    groups: dict[tuple, list[str]] = defaultdict(list)
-    for r in results:
-        if r["outcome"] == "skipped":
-            reason = r["message"].replace(r["node"], "{node}") if r["node"] != "cluster" \
-                else r["message"]
-            groups[(r["check"], reason)].append(r["node"])
-    rows = "".join(f"<tr><td>{escape(check)}</td><td>{escape(str(NodeSet.fromlist(nodes)))}"
-                   f"</td><td>{escape(reason)}</td></tr>"
-                   for (check, reason), nodes in sorted(groups.items()))
+    """Skips grouped by check and reason, nodes folded (text.folded_skips)."""
+    rows = "".join(f"<tr><td>{escape(check)}</td><td>{escape(nodes)}</td>"
+                   f"<td>{escape(reason)}</td></tr>"
+                   for check, nodes, reason in text.folded_skips(results))
     body = f'<table id="skipped-table"><tr><th>check</th><th>nodes</th><th>reason</th></tr>' \
            f"{rows}</table>" if rows else "<p>none</p>"
     return f'<section id="skipped"><h2>Skipped, and why</h2>{body}</section>'

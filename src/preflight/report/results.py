@@ -17,10 +17,9 @@ from pathlib import Path
 
 from ClusterShell.NodeSet import NodeSet
 
+from preflight.checks import sameness
 from preflight.checks.launchenv import LaunchEnvs
-from preflight.core import channels
 from preflight.core.nodetext import clean, one_line
-from preflight.facts import contract
 
 SCHEMA = "cluster-preflight/results"
 VERSION = 1
@@ -95,15 +94,16 @@ DRIFT_ROWS_MAX = 300  # a node with 50,000 packages must not make a 8 MB page: t
 
 
 def env_drift(cluster_facts: dict[str, dict]) -> list[dict]:
-    """Packages whose version, build or channel differ between nodes, each with the nodes
-    holding each variant (folded): [{"package", "variants": [{"value", "nodes"}]}]."""
-    nodes = contract.usable(cluster_facts, "env")
+    """Packages (conda, and pip-installed as pip:NAME) whose version, build or channel
+    differ between nodes, each with the nodes holding each variant (folded):
+    [{"package", "variants": [{"value", "nodes"}]}]."""
+    # the same inventories the console's drift table reads: conda records and the
+    # pip-installed dists (pip:NAME), one place for both
+    nodes = sameness.comparable(cluster_facts)
     by_package: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    for name, facts in nodes.items():
-        for record in facts["env"].get("conda") or ():
-            value = f"{record['version']} {record['build']} " \
-                    f"({channels.normalise(record.get('channel'))})"
-            by_package[record["name"]][value].append(name)
+    for name, inventory in nodes.items():
+        for package, value in inventory.items():
+            by_package[package][value].append(name)
     everyone = set(nodes)
     rows: list[dict] = []
     more = 0

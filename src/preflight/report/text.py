@@ -43,3 +43,27 @@ def scheduler_lines(actions: dict) -> list[str]:
     out += [f"{'resumed' if a['done'] else 'would resume'} {a['node']} (was: {a['reason']})"
             for a in actions["resume"]]
     return out + [f"left alone {a['node']}: {a['why']}" for a in actions["left"]]
+
+
+def folded_skips(results: list[dict]) -> list[tuple[str, str, str]]:
+    """Skips grouped by check and reason, the nodes folded into a range: (check, nodes,
+    reason). A reason names its node ("node-3: clocks not checked: ..."): that name is
+    taken out, so one reason covers every node it holds for.
+
+    >>> folded_skips([{"outcome": "skipped", "check": "t", "node": f"n{i}",
+    ...                "message": f"n{i}: not checked: no GPUs"} for i in (1, 2, 3)])
+    [('t', 'n[1-3]', 'not checked: no GPUs')]
+    """
+    from collections import defaultdict
+
+    from ClusterShell.NodeSet import NodeSet
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for r in results:
+        if r["outcome"] != "skipped":
+            continue
+        reason, node = r["message"].strip(), r["node"]
+        if node != "cluster":
+            reason = reason.removeprefix(f"{node}: ").replace(node, "the node")
+        groups[(r["check"], reason)].append(node)
+    return [(check, str(NodeSet.fromlist(nodes)), reason)
+            for (check, reason), nodes in sorted(groups.items())]

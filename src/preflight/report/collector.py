@@ -13,7 +13,7 @@ import pytest
 from preflight.checks import references
 from preflight.core.nodetext import clean, fenced, one_line
 from preflight.live import once
-from preflight.report import history
+from preflight.report import history, metrics
 from preflight.report import html as htmlreport
 from preflight.report import results as results_mod
 from preflight.report import text as text_mod
@@ -75,6 +75,7 @@ class Collector:
         write_atomic(out / "summary.md", text)
         write_atomic(out / "results.json", results_mod.dumps(doc))
         write_atomic(out / "report.html", htmlreport.render(doc))
+        metrics.write(doc, self.gathered or {}, out)
 
     def _document(self, out: Path) -> dict:
         gathered = self.gathered
@@ -249,6 +250,7 @@ def mark_incomplete(out: Path, junit: Path | None, cluster: str, reason: str) ->
     write_atomic(out / "results.json", results_mod.dumps(results_mod.incomplete(cluster,
                                                                                 reason)))
     write_atomic(out / "report.html", htmlreport.incomplete(cluster, reason))
+    metrics.incomplete(cluster, out)
     if junit is not None:
         write_atomic(junit, incomplete_junit(cluster, reason))
 

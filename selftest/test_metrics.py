@@ -1,0 +1,44 @@
+"""The metrics file: Prometheus' own parser reads it, with a status series for every node
+and check (skips and waivers told apart from passes), the run's timestamp, nodes by
+verdict and measured values in base units; a run that has not finished leaves no status."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from preflight.report import metrics
+from selftest import synthetic
+
+
+def families(path) -> dict:
+    return {f.name: f for f in text_string_to_metric_families(path.read_text())}
+
+
+def test_a_run_leaves_every_status_its_timestamp_and_values_in_base_units(tmp_path):
+    doc = synthetic.document(3, checks=4, seed=2)
+    doc["results"][0]["outcome"] = "waived"
+    doc["results"][1]["outcome"] = "skipped"
+    doc["results"][2]["value"] = 12.5  # GB/s, as results.json records busbw
+    gathered = {n: {"reach": {"ok": True, "seconds": 1.25}} for n in doc["run"]["nodes"]}
+    found = families(metrics.write(doc, gathered, tmp_path))
+    status = found["cluster_preflight_check_status"].samples
+    assert len(status) == len(doc["results"])
+    by_outcome = {s.labels["outcome"]: s.value for s in status}
+    assert by_outcome["waived"] == 1 and by_outcome["skipped"] == 1
+    failed = [s for s in status if s.labels["outcome"] in ("failed", "error")]
+    assert all(s.value == 0 for s in failed)
+    assert found["cluster_preflight_last_run_timestamp_seconds"].samples[0].value > 1.7e9
+    assert found["cluster_preflight_last_run_complete"].samples[0].value == 1
+    busbw = found["cluster_preflight_busbw_bytes_per_second"].samples
+    assert [s.value for s in busbw] == [12.5e9]
+    assert {s.value for s in found["cluster_preflight_probe_seconds"].samples} == {1.25}
+    verdicts = {s.labels["verdict"]: s.value for s in found["cluster_preflight_nodes"].samples}
+    assert verdicts["ok"] + verdicts["failed"] == 3
+
+
+def test_an_unfinished_run_leaves_no_status_of_an_earlier_one(tmp_path):
+    doc = synthetic.document(2, checks=2)
+    metrics.write(doc, {}, tmp_path)
+    found = families(metrics.incomplete("synthetic", tmp_path))
+    assert set(found) == {"cluster_preflight_last_run_complete"}
+    assert found["cluster_preflight_last_run_complete"].samples[0].value == 0

@@ -4,10 +4,15 @@ verdict and measured values in base units; a run that has not finished leaves no
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from preflight.report import metrics
-from selftest import synthetic
+from selftest import recorded, synthetic
+from selftest.suites import REPO, replay
 
 
 def families(path) -> dict:
@@ -42,3 +47,34 @@ def test_an_unfinished_run_leaves_no_status_of_an_earlier_one(tmp_path):
     found = families(metrics.incomplete("synthetic", tmp_path))
     assert set(found) == {"cluster_preflight_last_run_complete"}
     assert found["cluster_preflight_last_run_complete"].samples[0].value == 0
+
+
+PROMTOOL = shutil.which("promtool")
+needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="no promtool (Debian's "
+                                    "prometheus package; .ci/run installs it)")
+RULES = REPO / "docs" / "prometheus"
+
+
+@needs_promtool
+def test_the_alert_rules_pass_promtool_check_and_their_own_tests():
+    for argv in (["check", "rules", "cluster-preflight.rules.yml"],
+                 ["test", "rules", "cluster-preflight.rules.test.yml"]):
+        done = subprocess.run([PROMTOOL, *argv], cwd=RULES, capture_output=True, text=True,
+                              timeout=60, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+@needs_promtool
+def test_a_real_runs_metrics_pass_promtool_check_metrics(tmp_path):
+    """A run of the suites (on recorded facts: no network needed) leaves a file that
+    Prometheus' own linter accepts, with a status for every node and check."""
+    run = replay(tmp_path, recorded.fleet([f"node-{i}" for i in range(1, 4)]))
+    assert run.rc == 0, run.output[-2000:]
+    text = (tmp_path / metrics.FILE).read_text()
+    done = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    found = {f.name: f for f in text_string_to_metric_families(text)}
+    status = found["cluster_preflight_check_status"].samples
+    per_node = {(s.labels["node"], s.labels["check"]) for s in status}
+    assert len(per_node) == len(status) == len(run.cases)

@@ -33,6 +33,13 @@ def write(doc: dict, gathered: dict, folder: Path) -> Path:
     busbw = Gauge("cluster_preflight_busbw_bytes_per_second", "The collective's measured "
                   "bus bandwidth, as recorded on each node's bandwidth check",
                   ["cluster", "node"], registry=registry)
+    reference = Gauge("cluster_preflight_busbw_reference_bytes_per_second", "The bus "
+                      "bandwidth the collective must reach (the threshold's floor: "
+                      "nccl.min_busbw_gbps or the reference for the nodes' GPUs and link)",
+                      ["cluster"], registry=registry)
+    floor = ((doc.get("collective") or {}).get("threshold") or {}).get("floor_gbps")
+    if isinstance(floor, int | float):
+        reference.labels(cluster).set(floor * 1e9)
     probe = Gauge("cluster_preflight_probe_seconds", "How long the node's probe took, "
                   "from the controller", ["cluster", "node"], registry=registry)
     finished = Gauge("cluster_preflight_last_run_timestamp_seconds", "When the last run "

@@ -29,7 +29,8 @@ def test_a_run_leaves_every_status_its_timestamp_and_values_in_base_units(tmp_pa
     status = found["cluster_preflight_check_status"].samples
     assert len(status) == len(doc["results"])
     by_outcome = {s.labels["outcome"]: s.value for s in status}
-    assert by_outcome["waived"] == 1 and by_outcome["skipped"] == 1
+    assert by_outcome["waived"] == 1
+    assert by_outcome["skipped"] == 1
     failed = [s for s in status if s.labels["outcome"] in ("failed", "error")]
     assert all(s.value == 0 for s in failed)
     assert found["cluster_preflight_last_run_timestamp_seconds"].samples[0].value > 1.7e9
@@ -78,3 +79,32 @@ def test_a_real_runs_metrics_pass_promtool_check_metrics(tmp_path):
     status = found["cluster_preflight_check_status"].samples
     per_node = {(s.labels["node"], s.labels["check"]) for s in status}
     assert len(per_node) == len(status) == len(run.cases)
+
+
+SYSTEMD = REPO / "docs" / "systemd"
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze here")
+def test_the_example_service_and_timer_pass_systemd_analyze_verify(tmp_path):
+    """The units as shipped, with the checkout's paths pointed at this machine's python
+    (verify insists that ExecStart's program exists)."""
+    import sys
+    for unit in SYSTEMD.glob("cluster-preflight-node-check.*"):
+        text = unit.read_text().replace("/opt/cluster-preflight/.venv/bin/python",
+                                        sys.executable)
+        (tmp_path / unit.name).write_text(text.replace("/opt/cluster-preflight", str(tmp_path)))
+    done = subprocess.run(["systemd-analyze", "verify",
+                           *sorted(str(p) for p in tmp_path.iterdir())],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "cluster-preflight-node-check" not in done.stderr, done.stderr
+
+
+def test_node_check_publishes_its_metrics_atomically_by_node_name(tmp_path):
+    from preflight import nodecheck
+    report = tmp_path / "report"
+    metrics.write(synthetic.document(1, checks=2), {}, report)
+    nodecheck._publish(report, tmp_path / "textfile", "gpu-7")
+    published = tmp_path / "textfile" / "cluster-preflight-gpu-7.prom"
+    assert published.read_text() == (report / metrics.FILE).read_text()
+    assert [p.name for p in (tmp_path / "textfile").iterdir()] == [published.name]

@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
                       help="when passing, resume this node if this harness drained it")
     here.add_argument("--report-dir", type=Path, default=Path("reports/node-check"),
                       help="default: reports/node-check")
+    here.add_argument("--prom-dir", type=Path, help="also write the node's metrics file "
+                      "here: node_exporter's textfile collector folder, e.g. "
+                      "/var/lib/prometheus/node-exporter")
     args = parser.parse_args(argv)
     progress.use_terminal()  # on /dev/tty: stdout (facts' JSON) stays clean
     try:
@@ -85,7 +88,7 @@ def _facts(cluster: inventory.Cluster, args) -> int:
 def _node_check(cluster: inventory.Cluster, args) -> int:
     from preflight import nodecheck
     return nodecheck.run(cluster, args.node, drain=args.drain, resume=args.resume,
-                         report_dir=args.report_dir)
+                         report_dir=args.report_dir, prom_dir=args.prom_dir)
 
 
 def _provision(cluster: inventory.Cluster, args) -> int:

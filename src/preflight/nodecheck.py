@@ -37,7 +37,7 @@ def probe_here(cluster: Cluster, node: Node) -> dict:
 
 
 def run(cluster: Cluster, name: str | None, *, drain: bool, resume: bool,
-        report_dir: Path) -> int:
+        report_dir: Path, prom_dir: Path | None = None) -> int:
     node = this_node(cluster, name)
     with tempfile.TemporaryDirectory(prefix="preflight-node-check-") as tmp:
         path = Path(tmp) / "facts.json"
@@ -50,7 +50,26 @@ def run(cluster: Cluster, name: str | None, *, drain: bool, resume: bool,
         rc = subprocess.run(command, check=False).returncode
     if drain or resume:
         _tell_slurm(cluster, report_dir, drain=drain, resume=resume)
+    if prom_dir is not None:
+        _publish(report_dir, prom_dir, node.name)
     return {0: 0, 1: 1, 2: 2, 4: 2}.get(rc, 1)  # pytest's 2/4: interrupted, usage error
+
+
+def _publish(report_dir: Path, prom_dir: Path, node: str) -> None:
+    """The run's metrics file into node_exporter's textfile folder, atomically (the
+    collector reads *.prom; a half-written file would be a scrape error), named by node
+    so several harness files can sit side by side."""
+    from preflight.report import metrics
+    source = report_dir / metrics.FILE
+    target = prom_dir / f"cluster-preflight-{node}.prom"
+    try:
+        prom_dir.mkdir(parents=True, exist_ok=True)
+        tmp = prom_dir / f".{target.name}.tmp"  # no .prom suffix: the collector skips it
+        tmp.write_bytes(source.read_bytes())
+        tmp.replace(target)
+    except OSError as exc:
+        print(f"preflight node-check: metrics not written to {prom_dir}: {exc.strerror}",
+              file=sys.stderr)
 
 
 def _tell_slurm(cluster: Cluster, report_dir: Path, *, drain: bool, resume: bool) -> None:

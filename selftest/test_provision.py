@@ -102,3 +102,32 @@ def test_env_plan_switches_to_a_whole_spare_copy_or_sends_a_new_one():
     assert (action.verb, action.detail["version"]) == ("replace", ".e-d1-7"), action
     assert plan.env(node, _env_facts(".e-d1-5", {".e-d1-5": True}, "2.23"), wanted)[0].verb \
         == "ok"
+
+
+def test_the_plan_folds_nodes_with_the_same_change_into_one_line():
+    from preflight.provision import runner
+    from preflight.provision.plan_types import Action
+    plans = {f"node-{i}": [Action(f"node-{i}", "env", "create", "no env at /opt/e",
+                                  "269.8 MB env archive"), Action(f"node-{i}", "kernel", "ok")]
+             for i in range(1, 2001)}
+    plans["node-7"][1] = Action("node-7", "kernel", "update", "display name differs")
+    lines: list[str] = []
+    assert runner.show(plans, lines.append) == 2001
+    assert lines[0] == "  node-[1-2000]  env         create   no env at /opt/e " \
+                       "[269.8 MB env archive]"
+    assert lines[1].startswith("  node-7  kernel      update")
+    assert lines[-1] == "plan: 2001 change(s) on 2000 node(s), 0 that cannot be planned"
+
+
+def test_a_plan_apply_cannot_carry_out_is_refused_before_any_node_changes():
+    from preflight.provision import runner
+    from preflight.provision.plan_types import Action
+    blocked = {"blocked": "no provision.installer in cluster.yaml"}
+    plans = {f"node-{i}": [Action(f"node-{i}", "miniconda", "create", "no Miniconda",
+                                  "", blocked)] for i in (1, 2)}
+    lines: list[str] = []
+    runner.show(plans, lines.append)
+    assert "CANNOT: no provision.installer in cluster.yaml" in lines[0]
+    assert lines[-1].endswith("2 that cannot be planned")
+    assert runner.blocked_by_config(plans) == [
+        "no provision.installer in cluster.yaml (needed on node-[1-2])"]

@@ -20,6 +20,7 @@ from preflight.launchers.targets import resolve
 from preflight.provision import CHANGES_PENDING, FAILED, NOTHING_TO_DO, envbuild
 from preflight.provision.apply import Applier
 from preflight.provision.plan import Wanted, plan_node
+from preflight.provision.plan_types import Action
 
 
 def decide(cluster: Cluster, nodes: list[Node], log) -> tuple[dict, dict, Wanted, object]:
@@ -82,24 +83,44 @@ def _host_keys(cluster: Cluster, nodes: list[Node]) -> dict[str, tuple[str, str]
 
 
 def show(plans: dict, log) -> int:
-    """Print the plan; the number of actions that change something."""
+    """Print the plan, nodes with the same change folded into one line with a node range
+    (2,000 nodes that need the same env are one line); the number of changes."""
     changes = [a for actions in plans.values() for a in actions if a.changes]
     errors = [a for actions in plans.values() for a in actions if a.verb == "error"]
+    blocked = [a for a in changes if a.detail.get("blocked")]
+    groups: dict[tuple, list[str]] = {}
     for actions in plans.values():
         for action in actions:
             if action.verb != "ok":
-                log(f"  {action}")
+                key = (action.resource, action.verb, action.reason, action.transfer,
+                       action.detail.get("blocked", ""))
+                groups.setdefault(key, []).append(action.node)
+    for (resource, verb, reason, transfer, why), names in groups.items():
+        line = str(Action(_short(names), resource, verb, reason, transfer))
+        log(f"  {line}" + (f"  CANNOT: {why}" if why else ""))
     ok_nodes = [n for n, actions in plans.items() if all(a.verb == "ok" for a in actions)]
     if ok_nodes:
         log(f"  ok: {len(ok_nodes)} node(s) need nothing ({_short(ok_nodes)})")
-    log(f"plan: {len(changes)} change(s) on "
-        f"{len({a.node for a in changes})} node(s), {len(errors)} that cannot be planned")
+    log(f"plan: {len(changes)} change(s) on {len({a.node for a in changes})} node(s), "
+        f"{len(errors) + len(blocked)} that cannot be planned")
     return len(changes)
 
 
 def _short(names: list[str]) -> str:
     from ClusterShell.NodeSet import NodeSet
     return str(NodeSet.fromlist(names))
+
+
+def blocked_by_config(plans: dict) -> list[str]:
+    """Why apply cannot do what the plan needs, for reasons cluster.yaml must fix (a
+    missing installer): apply is refused before any node is changed."""
+    found = {a.detail["blocked"]: [] for actions in plans.values() for a in actions
+             if a.changes and a.detail.get("blocked")}
+    for actions in plans.values():
+        for a in actions:
+            if a.changes and a.detail.get("blocked"):
+                found[a.detail["blocked"]].append(a.node)
+    return [f"{why} (needed on {_short(names)})" for why, names in found.items()]
 
 
 def run(cluster: Cluster, nodes: list[Node], *, apply: bool, check: bool, log) -> int:
@@ -111,6 +132,9 @@ def run(cluster: Cluster, nodes: list[Node], *, apply: bool, check: bool, log) -
         log(f"  note: pip requirement {line!r} is not installed by provision (yet)")
     changes = show(plans, log)
     unplannable = any(a.verb == "error" for actions in plans.values() for a in actions)
+    config = blocked_by_config(plans)
+    if config:  # before any node is changed: the plan cannot be carried out as written
+        raise UserError("cannot apply: " + "; ".join(config))
     if not apply:
         return CHANGES_PENDING if changes else (FAILED if unplannable else NOTHING_TO_DO)
     with registry.create(cluster) as launcher:
@@ -123,7 +147,13 @@ def run(cluster: Cluster, nodes: list[Node], *, apply: bool, check: bool, log) -
         f"{sent / 1e6:.1f} MB, nodes copied {peers / 1e6:.1f} MB from each other")
     for name, why in failed.items():
         log(f"  NOT PROVISIONED {name}: {why}")
-    verdict = _check(cluster, nodes) if check else NOTHING_TO_DO
+    unreached = {a.node for actions in plans.values() for a in actions if a.verb == "error"}
+    for name in sorted(unreached - set(failed)):
+        log(f"  NOT PROVISIONED {name}: could not be planned (see above)")
+    provisioned = [n for n in nodes if n.name not in failed and n.name not in unreached]
+    # the checks only where apply did its work: a node it could not provision fails
+    # already, and its 70 check failures would only bury that
+    verdict = _check(cluster, provisioned) if check and provisioned else NOTHING_TO_DO
     return FAILED if failed or unplannable else verdict
 
 

@@ -28,9 +28,12 @@ def provision(cluster_yaml: Path, *args: str, timeout: float = 600):
 
 
 def planned(output: str) -> set[tuple[str, str, str]]:
-    """(node, resource, verb) of every line of the plan that is not ok."""
-    return set(re.findall(r"^  (node-\d+)\s+(\S+)\s+(create|update|replace|error)\b",
-                          output, re.M))
+    """(node, resource, verb) of every line of the plan that is not ok; a line names one
+    node or a folded range of them (node-[1-4])."""
+    from ClusterShell.NodeSet import NodeSet
+    return {(node, resource, verb) for nodes, resource, verb in re.findall(
+        r"^  (node-\S+)\s+(\S+)\s+(create|update|replace|error)\b", output, re.M)
+        for node in NodeSet(nodes)}
 
 
 def on_node(node: str, command: str, data: str | None = None) -> str:

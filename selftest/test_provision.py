@@ -131,3 +131,23 @@ def test_a_plan_apply_cannot_carry_out_is_refused_before_any_node_changes():
     assert lines[-1].endswith("2 that cannot be planned")
     assert runner.blocked_by_config(plans) == [
         "no provision.installer in cluster.yaml (needed on node-[1-2])"]
+
+
+def test_a_change_that_needs_a_tool_the_node_lacks_cannot_be_planned():
+    from preflight.config.clusterfile import ProvisionSettings
+    from preflight.provision import plan
+    from preflight.provision.plan_types import Action
+    from selftest.builders import NODE
+
+    class Cluster:
+        provision = ProvisionSettings(compression="zstd")
+    facts = {"node": {"tools": {"tar": True, "zstd": False, "gzip": True, "rsync": False}}}
+    env = Action(NODE.name, "env", "create", "no env at /opt/e", "the env archive")
+    code = Action(NODE.name, "code", "update", "1 changed: train.py", "rsync")
+    got = [plan._runnable(Cluster, NODE, facts, a) for a in (env, code)]
+    assert [(a.verb, a.reason) for a in got] == [
+        ("error", "cannot create: no zstd on the node (install zstd)"),
+        ("error", "cannot update: no rsync on the node (install rsync)")]
+    switch = Action(NODE.name, "env", "update", "x", "none", {"present": True})
+    assert plan._runnable(Cluster, NODE, facts, switch) is switch  # no archive: no tar
+    assert plan._runnable(Cluster, NODE, {"node": {}}, env) is env  # older facts: apply says

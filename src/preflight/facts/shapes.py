@@ -87,6 +87,7 @@ class NodeFacts(TypedDict):
     timesync: NotRequired[TimeSync]
     daemons: NotRequired[list[Literal["chronyd", "systemd-timesyncd", "ntpd",
                                       "nv-fabricmanager"]]]
+    tools: NotRequired[dict[Literal["tar", "zstd", "gzip", "rsync"], bool]]
 
 
 class LoginFacts(TypedDict):

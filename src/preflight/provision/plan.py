@@ -44,7 +44,29 @@ def plan_node(cluster: Cluster, node: Node, facts: dict, everyone: dict[str, dic
     for sections, decide in steps:
         cause = contract.broken_cause(facts, sections)
         out += [Action(node.name, sections[0], "error", cause)] if cause else decide()
-    return out
+    return [_runnable(cluster, node, facts, a) for a in out]
+
+
+def _runnable(cluster: Cluster, node: Node, facts: dict, action: Action) -> Action:
+    """The action, or "cannot be planned" when the node lacks a tool apply runs for it:
+    tar and the archive's decompressor for a new env, rsync for the code tree."""
+    if not action.changes:
+        return action
+    need = []
+    if action.resource == "env" and not action.detail.get("present"):
+        need = ["tar", cluster.provision.compression]
+    elif action.resource == "code":
+        need = ["rsync"]
+    try:
+        tools = facts["node"].get("tools") if need else None
+    except contract.SectionBroken:  # apply finds out, and says so, on that node
+        tools = None
+    missing = [t for t in need if tools is not None and not tools.get(t)]
+    if not missing:
+        return action
+    return Action(node.name, action.resource, "error",
+                  f"cannot {action.verb}: no {' or '.join(missing)} on the node "
+                  f"(install {' '.join(missing)})")
 
 
 def base(node: Node, facts: dict, wanted: Wanted) -> list[Action]:

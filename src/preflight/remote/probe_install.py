@@ -19,7 +19,11 @@ def node():
             "shm": space("/dev/shm"), "disks": disks(), "glibc": glibc(),
             "tunables": tunables(), "stray": stray(), "modules": kernel_modules(),
             "cmdline_iommu": iommu_args(), "timesync": timesync(),
-            "daemons": sorted(RUNNING)}
+            "daemons": sorted(RUNNING),
+            # what provisioning runs here: the env archive's tar and its decompressor,
+            # rsync for the code tree (a plan that needs a missing one cannot be applied)
+            "tools": {name: which(name) is not None for name in ("tar", "zstd", "gzip",
+                                                                  "rsync")}}
 
 
 MODULES = ("nvidia", "nvidia_uvm", "nvidia_peermem", "nv_peer_mem", "gdrdrv", "ib_core",

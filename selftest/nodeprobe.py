@@ -20,11 +20,12 @@ LOGIN_ENV = ("HOME=/root", "USER=root", "LOGNAME=root", "SHELL=/bin/bash", "LANG
              "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 
 
-def probe_in_node(cluster: Cluster, name: str) -> dict:
-    """The node's facts document with `reach`, as a launcher returns it."""
+def probe_in_node(cluster: Cluster, name: str, runtime: bool = True) -> dict:
+    """The node's facts document with `reach`, as a launcher returns it (runtime=False:
+    without the env Python's run, the seconds of its torch import)."""
     node = cluster.node(name)
     anchor = sim_cluster.load()["nodes"][name]["anchor"]
-    script = probe.probe_script(node, **probe.cluster_args(cluster, node))
+    script = probe.probe_script(node, runtime=runtime, **probe.cluster_args(cluster, node))
     seconds, bound = probe.probe_bound(cluster, node)
     started = time.monotonic()
     done = in_node(anchor, "env", "-i", *LOGIN_ENV, "timeout", "-k", "2", str(int(seconds)),

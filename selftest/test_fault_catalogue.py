@@ -51,6 +51,14 @@ LIVE = {"sshd-stop", "sshd-freeze", "sshd-freeze mid-run", "port-drop", "link-do
         "egress-drop", "slow-link", "known-hosts-drop",
         # ~/.bashrc acts only in a real ssh login
         "pythonpath-numpy", "library-path-nccl", "nofile-low"}
+# Faults that cannot change what the env's Python sees (sshd, ssh files, a Jupyter server,
+# /etc/hosts, a mount beside the env): their replay takes the node's healthy runtime
+# section instead of a torch import (2-3 s a case, about a minute of CI)
+SAME_RUNTIME = {"hostname-loopback", "hostname-loopback on the master", "hosts-wrong-peer",
+                "password-auth", "sshd-dropin", "sshd-match-root", "identity-mode",
+                "no-keepalive", "code-change", "jupyter-open", "jupyter-token",
+                "jupyter-open-other", "ib", "xid", "dcgm", "kernel-unregister", "shm-tiny",
+                "mtu-odd", "thp-odd", "host-keys-off"}
 CATALOGUE = {
     "sshd-stop": Case(test=UNREACHABLE, words=["node-3 unreachable", "Connection refused"]),
     "sshd-freeze": Case(test=UNREACHABLE, words=["node-3 unreachable", "handshake"]),
@@ -223,7 +231,11 @@ def _replayed(name: str, case: Case, sim, tmp_path: Path, healthy: dict):
     spec = inventory.load(cluster)
     # settings that change what the probe gathers (dcgm, verify) reach the faulty node's probe;
     # the others' checks of them skip either way (no dcgmi there)
-    docs = {**healthy, case.node: nodeprobe.probe_in_node(spec, case.node)}
+    same = name in SAME_RUNTIME
+    found = nodeprobe.probe_in_node(spec, case.node, runtime=not same)
+    if same:
+        found["runtime"] = healthy[case.node]["runtime"]
+    docs = {**healthy, case.node: found}
     facts = tmp_path / "replayed.json"
     facts.write_text(json.dumps(docs))
     return run_suites(cluster, tmp_path, f"--facts={facts}", *case.select, "-p", "no:xdist",
@@ -251,3 +263,5 @@ def test_fault_is_caught_on_its_node_only(name, sim, tmp_path, healthy):
 
 def test_live_faults_are_catalogued():
     assert set(CATALOGUE) >= LIVE, LIVE - set(CATALOGUE)
+    assert set(CATALOGUE) >= SAME_RUNTIME, SAME_RUNTIME - set(CATALOGUE)
+    assert not SAME_RUNTIME & LIVE

@@ -165,6 +165,9 @@ CATALOGUE = {
     "host-keys-off": Case(test="test_ssh_client_checks_host_keys",
                           words=["StrictHostKeyChecking no", "UserKnownHostsFile /dev/null",
                                  "set in /root/.ssh/config"]),
+    "master-port-squat": Case(test="test_host_no_stray_work", node="node-1",
+                              words=["master port 29500 free on the master",
+                                     "a process already listens on 29500"]),
     "kernel-unregister": Case(test="test_jupyter_kernel_registered",
                               words=["kernel 'pytorch-dist' registered", "not registered"]),
 }

@@ -8,10 +8,8 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-from ClusterShell.NodeSet import NodeSet
-
 from preflight.checks.findings import Finding, NotChecked
-from preflight.checks.sameness import drift, standing, table
+from preflight.checks.sameness import drift, holders, standing, table
 from preflight.config.clusterfile import HostSettings
 from preflight.config.inventory import Node
 from preflight.facts import contract
@@ -240,16 +238,13 @@ class Sameness:
                 continue
             usual = self.tallies[key][0][0]
             expected = f"one {key} on every node" if where[0] == "tie" else \
-                f"{key} {usual}, as on {_on(values, usual)}"
+                f"{key} {usual}, as on {holders(values, usual)}"
             found.append(Finding(node.name, "same host on every node", expected,
                                  f"{key} {values[node.name]}", "nodes of one job should run "
                                  "one kernel, OS and C library with one tuning (host."
                                  "may_differ lists what may differ)", severity="investigate"))
         return found, table(self.rows, sorted(self.values), "setting") if found else ""
 
-
-def _on(values: dict[str, str], value: str) -> str:
-    return str(NodeSet.fromlist([n for n, v in values.items() if v == value]))
 
 
 def stray(node: Node, facts: dict) -> list[Finding]:

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ClusterShell.NodeSet import NodeSet
-
 from preflight.checks.findings import Finding, NotChecked
-from preflight.checks.sameness import ABSENT, drift, standing, table
+from preflight.checks.sameness import ABSENT, drift, holders, standing, table
 from preflight.config.inventory import Node
 from preflight.facts import contract
 
@@ -45,7 +43,7 @@ class LaunchEnvs:
             if where is None:
                 continue
             if where[0] == "tie":
-                split = "; ".join(f"{_on(values, v)}: {v}" for v in where[1])
+                split = "; ".join(f"{holders(values, v)}: {v}" for v in where[1])
                 found.append(Finding(node.name, "same launch environment",
                                      f"one {var} on every node", f"{var}={mine}",
                                      f"no majority: {split}", severity="investigate"))
@@ -53,7 +51,7 @@ class LaunchEnvs:
             usual = self.tallies[var][0][0]
             found.append(Finding(
                 node.name, "same launch environment", f"{var}={usual}, as on "
-                f"{_on(values, usual)}", f"{var}={mine}",
+                f"{holders(values, usual)}", f"{var}={mine}",
                 "set in a shell startup file or the launcher's environment? (cluster.yaml "
                 "launch.may_differ lists variables expected to differ)", severity="investigate"))
         return found
@@ -67,6 +65,3 @@ def _recorded(runtime: dict) -> dict[str, str]:
         found[f"({name} on PATH)"] = hit["real"] if hit else "(none)"
     return found
 
-
-def _on(values: dict[str, str], value: str) -> str:
-    return str(NodeSet.fromlist([n for n, v in values.items() if v == value]))

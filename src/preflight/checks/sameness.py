@@ -66,12 +66,12 @@ def odd_ones(node: Node, rows: dict, tallies: dict[str, list]) -> list[Finding]:
             continue
         if where[0] == "tie":
             tied = where[1]
-            split = "; ".join(f"{_nodes(values, v)}: {_show(v)}" for v in tied)
+            split = "; ".join(f"{holders(values, v)}: {_show(v)}" for v in tied)
             found.append(Finding(node.name, "same env on every node",
                                  f"one {pkg} on every node", mine, f"no majority: {split}"))
             continue
         found.append(Finding(node.name, "same env on every node",
-                             f"{pkg} {_show(counts[0][0])}, as on {_nodes(values, counts[0][0])}",
+                             f"{pkg} {_show(counts[0][0])}, as on {holders(values, counts[0][0])}",
                              f"{pkg} {_show(mine)}"))
     return found
 
@@ -104,7 +104,8 @@ def _show(value: str) -> str:
     return "not installed" if value == ABSENT else value
 
 
-def _nodes(values: dict[str, str], value: str) -> str:
+def holders(values: dict[str, str], value: str) -> str:
+    """The nodes (folded) whose value is `value`, for a finding's "as on node-[1-3]"."""
     return str(NodeSet.fromlist([n for n, v in values.items() if v == value]))
 
 
@@ -118,7 +119,7 @@ def table(rows: dict[str, dict[str, str]], nodes: list[str], what: str = "packag
         for pkg, values in rows.items():
             lines.append(f"{pkg}:")
             for value, _ in Counter(values.values()).most_common():
-                lines.append(f"  {value}: {_nodes(values, value)}")
+                lines.append(f"  {value}: {holders(values, value)}")
         return "drift:\n" + "\n".join(lines)
     header = [what, *nodes]
     body = [[pkg, *(values.get(n, ABSENT) for n in nodes)] for pkg, values in rows.items()]

@@ -183,19 +183,20 @@ def _row(label: str, note: str, cells: list, anchors: dict) -> str:
     return "".join(out) + "</tr>"
 
 
+def _variants(rows: list[dict], key: str, table_id: str, none: str) -> str:
+    """A drift table: one row per package or variable, a cell per value with its nodes."""
+    body = "".join(
+        f"<tr><th>{escape(row[key])}</th>" + "".join(
+            f"<td>{escape(v['value'])}<br><span class=muted>{escape(v['nodes'])}</span></td>"
+            for v in row["variants"]) + "</tr>" for row in rows)
+    return f'<table id="{table_id}">{body}</table>' if body else f"<p>{none}</p>"
+
+
 def _drift(env: dict) -> str:
-    rows = "".join(
-        f"<tr><th>{escape(row['package'])}</th>" + "".join(
-            f"<td>{escape(v['value'])}<br><span class=muted>{escape(v['nodes'])}</span></td>"
-            for v in row["variants"]) + "</tr>" for row in env.get("drift") or [])
-    table = f'<table id="drift-table">{rows}</table>' if rows else \
-        "<p>every reached node has the same packages</p>"
-    launch = "".join(
-        f"<tr><th>{escape(row['variable'])}</th>" + "".join(
-            f"<td>{escape(v['value'])}<br><span class=muted>{escape(v['nodes'])}</span></td>"
-            for v in row["variants"]) + "</tr>" for row in env.get("launch_drift") or [])
-    launch_table = f'<table id="launch-drift-table">{launch}</table>' if launch else \
-        "<p>every reached node gives a job the same launch environment</p>"
+    table = _variants(env.get("drift") or [], "package", "drift-table",
+                      "every reached node has the same packages")
+    launch_table = _variants(env.get("launch_drift") or [], "variable", "launch-drift-table",
+                             "every reached node gives a job the same launch environment")
     unchecked = "".join(f"<li>{escape(u)}</li>" for u in env.get("unchecked") or [])
     return (f'<section id="drift"><h2>Env drift (packages that differ between nodes)</h2>'
             f'{table}<h3>Launch environment drift (variables a job gets that differ between '

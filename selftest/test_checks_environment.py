@@ -118,6 +118,17 @@ def test_pip_copy_of_conda_package_names_both(conda_name, pip_name):
     assert f"pip {pip_name} 2.0 (INSTALLER pip)" in found[0].found
 
 
+def test_a_pip_copy_the_pip_section_declares_is_not_installed_twice(tmp_path):
+    """environment.yml asks pip for it: its pin is checked, not its shadowing; an
+    undeclared pip copy of a conda package on the same node still is a finding."""
+    spec = spec_of(tmp_path, "numpy", pip=["Torch==2.0"])
+    node_facts = facts(rec("pytorch", "1.0"), rec("nccl", "2.18"),
+                       pip=[dist("torch", "2.0"), dist("nvidia-nccl-cu11", "2.21")])
+    found = environment.installed_twice(NODE, node_facts, spec)
+    assert [f.found.split(" and ")[1] for f in found] == [
+        "pip nvidia-nccl-cu11 2.21 (INSTALLER pip)"]
+
+
 def test_conda_installed_dist_info_is_not_a_pip_copy():
     found = environment.installed_twice(NODE, facts(rec("numpy", "1.0"),
                                                     pip=[dist("numpy", "1.0", "conda")]))

@@ -104,6 +104,33 @@ def test_env_plan_switches_to_a_whole_spare_copy_or_sends_a_new_one():
         == "ok"
 
 
+def test_env_plan_reads_pip_dists_against_the_pip_lock():
+    """A locked dist missing or at another version, or a pip dist the lock does not name,
+    needs a new env version; exactly the locked dists is ok."""
+    from preflight.config.inventory import Node
+    from preflight.provision import plan
+    from preflight.provision.envbuild import Package, Solution
+    from preflight.provision.wheelhouse import PipLock, Wheel
+    node = Node("n1", "master", None, None, None, None, None, 5, 60, "/opt/miniconda", "e",
+                "/w", 0)
+    lock = PipLock((Wheel("torchelastic", "0.2.2", "t.whl", "0" * 64),
+                    Wheel("python-etcd", "0.4.5", "p.whl", "1" * 64)), None)
+    solution = Solution((), frozenset({Package("nccl", "2.23", "h_0", "conda-forge")}), "d1",
+                        (), lock)
+    wanted = plan.Wanted(solution, None, None, {}, stamp="7")
+
+    def with_pip(*dists):
+        facts = _env_facts(".e-d1-5", {".e-d1-5": True}, "2.23")
+        facts["env"]["pip"] = [{"name": n, "version": v, "installer": i} for n, v, i in dists]
+        return plan.env(node, facts, wanted)[0]
+    assert with_pip(("torchelastic", "0.2.2", "pip"), ("Python_Etcd", "0.4.5", "pip"),
+                    ("numpy", "2.0", "conda")).verb == "ok"
+    action = with_pip(("torchelastic", "0.2.1", "pip"), ("requests", "2.0", "pip"))
+    assert action.verb == "replace"
+    assert action.reason == ("python-etcd 0.4.5 (pip) missing; torchelastic (pip): 0.2.1, "
+                             "want 0.2.2; pip-installed requests 2.0"), action.reason
+
+
 def test_the_plan_folds_nodes_with_the_same_change_into_one_line():
     from preflight.provision import runner
     from preflight.provision.plan_types import Action

@@ -38,8 +38,9 @@ def test_env_files_match_their_records(node, facts):
     require(environment.env_missing(node, facts) or integrity.files_match_records(node, facts))
 
 
-def test_env_no_pip_copy_of_conda_package(node, facts):
-    require(environment.env_missing(node, facts) or environment.installed_twice(node, facts))
+def test_env_no_pip_copy_of_conda_package(node, facts, env_spec):
+    require(environment.env_missing(node, facts) or
+            environment.installed_twice(node, facts, env_spec))
 
 
 def test_env_same_on_every_node(node, facts, drift):

@@ -168,12 +168,15 @@ def records_intact(node: Node, facts: dict) -> list[Finding]:
     return found
 
 
-def installed_twice(node: Node, facts: dict) -> list[Finding]:
-    """A package both conda and pip installed: the pip copy shadows conda's (NCCL incident)."""
+def installed_twice(node: Node, facts: dict, spec: EnvSpec | None = None) -> list[Finding]:
+    """A package both conda and pip installed: the pip copy shadows conda's (NCCL incident).
+    One environment.yml's pip section names is declared, not a finding: its pin is
+    checked by env_pins instead."""
     records = conda_records(facts)
+    declared = {canonicalize_name(p.requirement.name) for p in spec.pip} if spec else set()
     found = []
     for name, dist in sorted(pip_dists(facts).items()):
-        if dist["installer"] == "conda":
+        if dist["installer"] == "conda" or name in declared:
             continue
         twin = next((records[n] for n in pipnames.conda_names(name) if n in records), None)
         if twin:

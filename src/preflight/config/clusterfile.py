@@ -3,6 +3,7 @@ validation error reads as one line for the user."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -125,10 +126,29 @@ class InstallerSettings(Strict):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")  # a mismatch refuses the installer
 
 
+class PipSettings(Strict):
+    """Where the controller's pip finds environment.yml's pip section (default: pip's own
+    configuration on the controller). Nodes never reach an index: they get the wheels."""
+
+    index_url: str | None = None
+    find_links: list[str] = []  # folders or URLs of wheels
+    no_index: bool = False  # only find_links (an offline wheel folder)
+
+
+# sshd settings provision.harden_sshd writes (sshd_config(5) keys, lowercase)
+HARDENED_SSHD = {"passwordauthentication": "no", "kbdinteractiveauthentication": "no",
+                 "permitrootlogin": "prohibit-password"}
+
+
 class ProvisionSettings(Strict):
     """How `nox -s provision` makes nodes right (see README: provisioning)."""
 
     installer: InstallerSettings | None = None
+    pip: PipSettings = PipSettings()
+    # the `sshd` resource: true writes a drop-in (or a block atop sshd_config) that wins;
+    # force also rewrites Match blocks that undo it; false leaves sshd alone
+    harden_sshd: bool | Literal["force"] = False
+    sshd_settings: dict[str, str] = Field(default_factory=lambda: dict(HARDENED_SSHD))
     # channel name (as environment.yml writes it) -> where to fetch it: a mirror or file://
     channels: dict[str, str] = {}
     # __glibc, __cuda, ... of the nodes for the solve (default: what this machine has)
@@ -281,6 +301,21 @@ class ClusterFile(Strict):
     slurm: SlurmSettings = SlurmSettings()
     defaults: Defaults = Defaults()
     nodes: list[NodeEntry] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _sshd_settings_pass_the_check(self) -> ClusterFile:
+        """What harden_sshd writes must be what the sshd check accepts, and one plain
+        sshd_config line each (a value is never a second line)."""
+        for key, value in self.provision.sshd_settings.items():
+            if not re.fullmatch(r"[A-Za-z]{2,40}", key) or \
+                    not re.fullmatch(r"[A-Za-z0-9 ,.*@:/%_+-]{1,200}", value):
+                raise ValueError(f"provision.sshd_settings: {key[:40]!r} must be an sshd "
+                                 "keyword with a one-line value")
+            allowed = self.ssh.sshd.get(key.lower())
+            if allowed and value.lower() not in allowed:
+                raise ValueError(f"provision.sshd_settings: {key} {value} is not what "
+                                 f"ssh.sshd accepts ({' or '.join(allowed)})")
+        return self
 
 
 def explain(error: dict, doc: yamlpos.Located) -> str:

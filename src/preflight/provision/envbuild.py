@@ -14,7 +14,7 @@ import json
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import rattler
@@ -24,6 +24,8 @@ from preflight.config.inventory import Cluster
 from preflight.core import channels
 from preflight.core.errors import UserError
 from preflight.core.nodetext import one_line
+from preflight.provision import wheelhouse
+from preflight.provision.wheelhouse import PipLock
 
 PLATFORMS = ["linux-64", "noarch"]
 MARKER = "conda-meta/.preflight-complete"  # written last on the node: the install is whole
@@ -46,8 +48,9 @@ class Package:
 class Solution:
     records: tuple  # rattler.RepoDataRecord, in install order
     packages: frozenset[Package]
-    digest: str  # 12 hex: names the versioned prefix envs/.NAME-<digest>
-    pip_left: tuple[str, ...]  # environment.yml's pip lines, not installed by provision
+    digest: str  # 12 hex: names the versioned prefix envs/.NAME-<digest> (pip lock too)
+    pip_left: tuple[str, ...]  # environment.yml's pip lines provision cannot install
+    pip: PipLock = wheelhouse.NONE  # the pip section, locked: installed into each version
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,18 @@ def solve(cluster: Cluster) -> Solution:
                                  channels.normalise(str(r.channel) or r.url)) for r in records)
     lines = sorted(f"{r.url} {r.sha256.hex() if r.sha256 else ''}" for r in records)
     digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()[:12]
-    return Solution(tuple(records), packages, digest, tuple(str(p) for p in cluster.env.pip))
+    # unchecked lines (-r, URLs, editables) are all pip lines: said, not installed
+    return Solution(tuple(records), packages, digest, tuple(u.text for u in cluster.env.unchecked))
+
+
+def with_pip(cluster: Cluster, solution: Solution, log=print) -> Solution:
+    """The solution with environment.yml's pip section locked; the digest then names
+    both, so a changed pip lock is a new env version."""
+    lock = wheelhouse.resolve(cluster, solution.records, solution.digest, log)
+    if not lock.wheels:
+        return solution
+    digest = hashlib.sha256(f"{solution.digest}\n{lock.text()}".encode()).hexdigest()[:12]
+    return replace(solution, pip=lock, digest=digest)
 
 
 def _specs(cluster: Cluster) -> list:
@@ -125,6 +139,8 @@ def build(cluster: Cluster, solution: Solution, target: str, log=print) -> Archi
             list(solution.records), target_prefix=stage, cache_dir=cache / "pkgs",
             show_progress=False, alternative_target_prefix=target,
             execute_link_scripts=False))
+        if solution.pip.folder is not None:  # installed on the node, then removed
+            shutil.copytree(solution.pip.folder, stage / wheelhouse.FOLDER)
         partial = Path(scratch) / path.name
         _pack(stage, partial, cluster.provision.compression)
         digest, size = sha256_file(partial), partial.stat().st_size

@@ -27,7 +27,7 @@ def decide(cluster: Cluster, nodes: list[Node], log) -> tuple[dict, dict, Wanted
     """(plans, validated facts, wanted state, env archive or None): reads, changes nothing.
     The solve and the installer's sha256 come first: either stops before any node is
     contacted."""
-    solution = envbuild.solve(cluster)
+    solution = envbuild.with_pip(cluster, envbuild.solve(cluster), log)
     installer_size = _installer_size(cluster)
     with registry.create(cluster) as launcher:
         gathered = launcher.gather(nodes)
@@ -128,8 +128,13 @@ def run(cluster: Cluster, nodes: list[Node], *, apply: bool, check: bool, log) -
     plans, checked, wanted, archive = decide(cluster, nodes, log)
     log(f"provision {cluster.name}: env {cluster.env.name} solved once: "
         f"{len(wanted.solution.packages)} packages, version {wanted.solution.digest}")
+    if wanted.solution.pip.wheels:
+        log(f"  pip section locked: {len(wanted.solution.pip.wheels)} wheel(s) "
+            f"({', '.join(f'{w.name} {w.version}' for w in wanted.solution.pip.wheels)}), "
+            "installed offline from the env archive")
     for line in wanted.solution.pip_left:
-        log(f"  note: pip requirement {line!r} is not installed by provision (yet)")
+        log(f"  note: pip line {line!r} is not installed by provision (name requirements "
+            "in environment.yml instead)")
     changes = show(plans, log)
     unplannable = any(a.verb == "error" for actions in plans.values() for a in actions)
     config = blocked_by_config(plans)

@@ -63,6 +63,9 @@ env_install() {  # env_install ENVS NAME VERSION DIGEST SHA256 COMPRESSION ARCHI
     mkdir "$part"
     unpack "$archive" "$part" "$6" || { rm -rf "$part"; die "unpacking into $part failed (disk full?); the env in use is untouched"; }
     [ -d "$part/conda-meta" ] || { rm -rf "$part"; die "the archive holds no conda-meta"; }
+    if [ -f "$part/.preflight-pip/requirements.lock" ]; then
+      pip_install "$part" "$envs/$2" || { rm -rf "$part"; die "pip could not install the locked wheels (above); the env in use is untouched"; }
+    fi
     sync
     echo "$4" > "$part/conda-meta/.preflight-complete"
     sync
@@ -71,6 +74,48 @@ env_install() {  # env_install ENVS NAME VERSION DIGEST SHA256 COMPRESSION ARCHI
     cat > /dev/null
   fi
   switch_link "$envs/$2" "$3"
+}
+
+pip_install() {  # pip_install PART TARGET: the archive's locked wheels, offline, into PART
+  # no index, no config file, no user site: exactly the wheels the controller hashed
+  PIP_CONFIG_FILE=/dev/null PYTHONNOUSERSITE=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    "$1/bin/python" -m pip install --quiet --no-index --find-links "$1/.preflight-pip" \
+    --require-hashes --no-deps --no-warn-script-location \
+    -r "$1/.preflight-pip/requirements.lock" >&2 || return 1
+  # pip wrote script shebangs for the folder it ran in; jobs run the env as TARGET (the
+  # path conda's own files name), so they are rewritten, with their RECORD rows
+  "$1/bin/python" - "$1" "$2" <<'PYEOF' || return 1
+import base64, csv, glob, hashlib, io, os, sys
+part, target = sys.argv[1].encode(), sys.argv[2].encode()
+for record in glob.glob(sys.argv[1] + "/lib/python*/site-packages/*.dist-info/RECORD"):
+    info = os.path.dirname(record)
+    try:
+        installer = open(os.path.join(info, "INSTALLER")).read().strip()
+    except OSError:
+        continue
+    if installer != "pip":
+        continue
+    rows, changed = list(csv.reader(open(record, newline=""))), False
+    for row in rows:
+        full = os.path.normpath(os.path.join(os.path.dirname(info), row[0]))
+        if not full.startswith(sys.argv[1] + "/bin/") or not os.path.isfile(full):
+            continue
+        data = open(full, "rb").read()
+        head = data[:512]
+        if part not in head:
+            continue
+        data = head.replace(part, target) + data[512:]
+        with open(full, "wb") as stream:
+            stream.write(data)
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+        row[1:3] = ["sha256=" + digest.decode(), str(len(data))]
+        changed = True
+    if changed:
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows(rows)
+        open(record, "w").write(out.getvalue())
+PYEOF
+  rm -rf "$1/.preflight-pip"
 }
 
 env_prune() {  # env_prune ENVS NAME KEEP...: versioned envs other than KEEP go

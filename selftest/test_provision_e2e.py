@@ -162,3 +162,65 @@ def test_killed_apply_never_leaves_a_partial_env_and_converges(sim):
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert env_state("node-2") == "whole"
     assert "0 change(s)" in provision(sim.cluster_yaml).stdout
+
+
+def _variant(sim, tmp_path: Path, provision_lines: str, pip: bool = True) -> Path:
+    """The bed's cluster.yaml with more provision settings, and environment.yml with the
+    production env's pip section (torchelastic)."""
+    env = tmp_path / "environment.yml"
+    text = (REPO / "environment.yml").read_text()
+    env.write_text(text + ("  - pip:\n      - torchelastic\n" if pip else ""))
+    cluster = tmp_path / "cluster.yaml"
+    yaml_text = Path(sim.cluster_yaml).read_text()
+    yaml_text = re.sub(r"^environment: .*$", f"environment: {env}", yaml_text, flags=re.M)
+    cluster.write_text(yaml_text.replace("\nprovision:\n", f"\nprovision:\n{provision_lines}"))
+    return cluster
+
+
+def test_pip_section_and_hardened_sshd_from_bare_nodes(sim, tmp_path):
+    """The must-hold of provisioning: from bare nodes, the pip section installed from the
+    controller's wheels and sshd made key-only where a drop-in or the main file turned
+    passwords on; a Match block only with force; a change that would lock the controller
+    out is rolled back."""
+    sim.ensure(4, bare=True)
+    sim.discard()
+    sim.fault("password-auth", "node-2")
+    sim.fault("sshd-dropin", "node-3")
+    cluster = _variant(sim, tmp_path, "  harden_sshd: true\n")
+    plan = provision(cluster)
+    assert plan.returncode == 10, plan.stdout + plan.stderr
+    sshd_lines = {n for n, r, _ in planned(plan.stdout) if r == "sshd"}
+    assert sshd_lines == {"node-2", "node-3"}, plan.stdout
+    assert "torchelastic 0.2.2" in plan.stdout
+    done = provision(cluster, "--apply")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "0 change(s) on 0 node(s)" in provision(cluster).stdout
+    env = f"/opt/miniconda/envs/{ENV}"
+    assert on_node("node-4", f"{env}/bin/python -c 'import torchelastic, etcd; "
+                   "print(torchelastic.__file__)'").startswith(env)
+    assert on_node("node-4", f"cat {env}/lib/python3.*/site-packages/torchelastic-*"
+                   ".dist-info/INSTALLER").strip() == "pip"
+    assert "passwordauthentication no" in on_node("node-3", "/usr/sbin/sshd -T")
+    assert on_node("node-3", "ls /etc/ssh/sshd_config.d").split() == [
+        "00-cluster-preflight.conf", "50-simfault.conf"]
+    # a Match block that lets root in with a password: named, changed only with force
+    sim.fault("sshd-match-root", "node-4")
+    plan = provision(cluster)
+    assert plan.returncode == 1, plan.stdout
+    assert re.search(r"node-4\s+sshd\s+error\s+Match block at /etc/ssh/sshd_config:\d+ "
+                     r"\(PermitRootLogin yes\)", plan.stdout), plan.stdout
+    forced = _variant(sim, tmp_path, "  harden_sshd: force\n")
+    done = provision(forced, "--apply")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "0 change(s) on 0 node(s)" in provision(forced).stdout
+    # a setting that shuts the controller's key out: sshd -t passes, the fresh login
+    # fails, every file is put back and the node is reported
+    sshd_files = "ls /etc/ssh/sshd_config.d; cat /etc/ssh/sshd_config /etc/ssh/sshd_config.d/*"
+    before = on_node("node-1", sshd_files)
+    locked = _variant(sim, tmp_path, "  harden_sshd: true\n  sshd_settings: "
+                      "{passwordauthentication: 'no', AllowUsers: nobody}\n")
+    done = provision(locked, "--apply", "--no-check")
+    assert done.returncode == 1, done.stdout[-4000:]
+    assert re.search(r"NOT PROVISIONED node-1: sshd: a fresh key login failed after the "
+                     r"reload \(.*\); the change was rolled back", done.stdout), done.stdout
+    assert on_node("node-1", sshd_files) == before

@@ -201,7 +201,7 @@ def _walk(files: dict[str, str], path: str, seen: set[str]):
     if path in seen or path not in files:
         return
     seen.add(path)
-    for key, value, in_match in _config_lines(files[path]):
+    for key, value, in_match in config_lines(files[path]):
         if in_match:
             continue
         if key == "include":
@@ -213,7 +213,7 @@ def _walk(files: dict[str, str], path: str, seen: set[str]):
         yield path, key, value
 
 
-def _config_lines(text: str):
+def config_lines(text: str):
     in_match = False
     for raw in text.splitlines():
         line = raw.split("#", 1)[0].strip()
@@ -238,7 +238,7 @@ def sshd_hardened(node: Node, facts: dict, cluster: Cluster) -> list[Finding]:
             found.append(Finding(node.name, "sshd", f"{key} {' or '.join(allowed)}",
                                  f"{key} {got} (from {source}; {origin})"))
     for path, text in facts["ssh"]["sshd_config"].items():
-        for key, value, in_match in _config_lines(text):
+        for key, value, in_match in config_lines(text):
             allowed = cluster.ssh.sshd.get(key)
             if in_match and allowed and value not in allowed:
                 found.append(Finding(node.name, "sshd", f"{key} {' or '.join(allowed)} in every "

@@ -9,8 +9,10 @@ the kernel, the code. A failed step stops that node only; the others go on.
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 import threading
+import time
 from dataclasses import dataclass, field
 
 from preflight.config.inventory import Cluster, Node
@@ -147,7 +149,55 @@ class Applier:
             self.outcomes[name].bytes_from_controller += codesync.sync(
                 self.cluster, shell, self.wanted)
             self._done(shell, action)
+        for action in self._actions(name, "sshd"):  # last: a rollback undoes only itself
+            self._sshd(shell, action)
         shell.unlock()
+
+    def _sshd(self, shell: NodeShell, action: Action) -> None:
+        """Write, `sshd -t`, reload; then a fresh key login from here must work within a
+        bound, else every file is put back and sshd reloaded again. This session stays
+        open throughout (a reload keeps it), so the controller is never locked out."""
+        files, written = action.detail["files"], []
+        try:
+            for path, change in files.items():
+                shell.run("put", path, "644", change["sha256"], data=change["text"])
+                written.append(path)
+            shell.run("sshd-test")
+        except NodeFailed as exc:
+            self._sshd_undo(shell, files, written)
+            raise NodeFailed(f"sshd: {exc}; its files were put back") from None
+        shell.run("sshd-reload")
+        why = self._fresh_login(shell.node)
+        if why:
+            self._sshd_undo(shell, files, written)
+            shell.run("sshd-reload")
+            raise NodeFailed(f"sshd: a fresh key login failed after the reload ({why}); the "
+                             "change was rolled back and sshd reloaded")
+        self._done(shell, action)
+
+    @staticmethod
+    def _sshd_undo(shell: NodeShell, files: dict, written: list[str]) -> None:
+        for path in reversed(written):
+            change = files[path]
+            mine = hashlib.sha256(change["text"].encode()).hexdigest()
+            if change["old"] is None:
+                shell.run("remove", path, mine)
+            else:
+                shell.run("put", path, "644", mine, data=change["old"])
+
+    def _fresh_login(self, node: Node) -> str | None:
+        """None once a new connection logs in and runs `true`; else the last reason, after
+        connect_timeout + 5 s (a reload closes the listener for a moment)."""
+        deadline = time.monotonic() + node.connect_timeout + 5
+        why = "not tried"
+        while time.monotonic() < deadline:
+            got = self.launcher.session(node, lambda conn: conn.run("true", node.connect_timeout),
+                                        lambda reason: reason)
+            if not isinstance(got, str) and got.rc == 0 and not got.timed_out:
+                return None
+            why = got if isinstance(got, str) else f"exit {got.rc}"
+            time.sleep(0.3)
+        return why
 
     def _trust(self, shell: NodeShell, action: Action) -> None:
         if action.detail["keys"]:

@@ -14,7 +14,7 @@ from packaging.utils import canonicalize_name
 from preflight.checks import jupyter, miniconda, sync
 from preflight.config.inventory import Cluster, Node
 from preflight.facts import contract
-from preflight.provision import access
+from preflight.provision import access, sshd
 from preflight.provision.envbuild import Package, Solution, node_packages
 from preflight.provision.plan_types import Action
 
@@ -39,6 +39,7 @@ def plan_node(cluster: Cluster, node: Node, facts: dict, everyone: dict[str, dic
         return [Action(node.name, "node", "error", f"not provisioned: {facts['reach']['reason']}")]
     steps = [(("miniconda",), lambda: base(node, facts, wanted)),
              *access.steps(cluster, node, facts, everyone, wanted.host_keys),
+             (("ssh",), lambda: sshd.plan(cluster, node, facts)),
              (("env", "runtime"), lambda: env(node, facts, wanted)),
              (("jupyter",), lambda: kernel(cluster, node, facts)),
              (("sync",), lambda: code(node, facts, wanted))]

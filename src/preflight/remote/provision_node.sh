@@ -156,6 +156,31 @@ put() {  # put FILE MODE EXPECTED_SHA256|-: stdin becomes FILE, the old one kept
   mv -f "$file.part-$$" "$file"
 }
 
+remove() {  # remove FILE EXPECTED_SHA256: a file we wrote goes, unless changed since
+  [ -e "$1" ] || return 0
+  [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ] || die "$1 changed since it was written; left as it is"
+  rm -f "$1"
+}
+
+sshd_test() {  # sshd_test: the config sshd would read now is valid
+  sshd=$(command -v sshd || echo /usr/sbin/sshd)
+  "$sshd" -t -f /etc/ssh/sshd_config >&2 || die "sshd -t rejects the new configuration"
+}
+
+sshd_reload() {  # sshd_reload: SIGHUP the listener (open sessions stay), never a restart
+  sshd=$(command -v sshd || echo /usr/sbin/sshd)
+  pidfile=$("$sshd" -T -C user=root,host=localhost,addr=127.0.0.1 2>/dev/null | awk '$1=="pidfile"{print $2}')
+  pid=$(cat "${pidfile:-/run/sshd.pid}" 2>/dev/null || true)
+  if [ -n "$pid" ] && [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = sshd ]; then
+    kill -HUP "$pid"; return 0
+  fi
+  if [ -d /run/systemd/system ]; then
+    systemctl reload ssh 2>/dev/null || systemctl reload sshd || die "systemctl reload of sshd failed"
+    return 0
+  fi
+  die "cannot reload sshd: no live pid in ${pidfile:-/run/sshd.pid} and no systemd"
+}
+
 append() {  # append FILE MODE: stdin's lines that FILE lacks are added at its end
   file="$1"; case "$file" in "~/"*) file="$HOME/${file#\~/}" ;; esac
   mkdir -p "$(dirname "$file")"
@@ -199,7 +224,8 @@ case "$verb" in
   lock) lock "$@" ;; unlock) unlock "$@" ;; breaklock) breaklock "$@" ;;
   env-install) env_install "$@" ;; env-prune) env_prune "$@" ;;
   base-install) base_install "$@" ;; put) put "$@" ;; append) append "$@" ;;
-  keygen) keygen "$@" ;; release-prepare) release_prepare "$@" ;;
+  keygen) keygen "$@" ;; remove) remove "$@" ;;
+  sshd-test) sshd_test ;; sshd-reload) sshd_reload ;; release-prepare) release_prepare "$@" ;;
   release-switch) release_switch "$@" ;;
   *) die "unknown verb $verb" ;;
 esac

@@ -1,0 +1,156 @@
+"""The `sshd` resource (provision.harden_sshd): keys only, no password login as root.
+
+sshd keeps the first value it reads for a setting, Includes expanded where they stand.
+So the settings go into a drop-in that sorts first in the folder sshd_config includes,
+and the plan proves by reading the files as sshd would (checks.ssh.first_settings) that
+it wins; where it cannot (no Include, or an earlier line sets the key), a managed block
+goes at the top of sshd_config itself, the old file kept as a backup. A Match block that
+turns a setting back on is named file:line and changed only with `harden_sshd: force`.
+
+    >>> files = {"/etc/ssh/sshd_config": "Include /etc/ssh/sshd_config.d/*.conf\\n"
+    ...          "PasswordAuthentication no\\n",
+    ...          "/etc/ssh/sshd_config.d/50-cloud.conf": "PasswordAuthentication yes\\n"}
+    >>> changes, _ = edits(files, {"passwordauthentication": "no"}, {}, force=False)
+    >>> list(changes)
+    ['/etc/ssh/sshd_config.d/00-cluster-preflight.conf']
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import posixpath
+
+from preflight.checks import ssh as ssh_checks
+from preflight.config.inventory import Cluster, Node
+from preflight.provision.plan_types import Action
+
+DROPIN = "00-cluster-preflight.conf"
+BEGIN = "# BEGIN cluster-preflight sshd settings"
+END = "# END cluster-preflight sshd settings"
+HEADER = "# written by `nox -s provision` (provision.harden_sshd); edits here are replaced\n"
+
+
+def plan(cluster: Cluster, node: Node, facts: dict) -> list[Action]:
+    if not cluster.provision.harden_sshd:
+        return []
+    if not facts.get("ssh"):
+        return [Action(node.name, "sshd", "error", "the probe read no sshd settings "
+                       "(ssh.check is off in cluster.yaml)")]
+    files = facts["ssh"]["sshd_config"]
+    main = ssh_checks.MAIN_CONFIG
+    if main not in files:
+        return [Action(node.name, "sshd", "error", f"{main} could not be read on the node")]
+    wanted = {k.lower(): v for k, v in cluster.provision.sshd_settings.items()}
+    allowed = {k: cluster.ssh.sshd.get(k) or [v.lower()] for k, v in wanted.items()}
+    force = cluster.provision.harden_sshd == "force"
+    changes, matches = edits(files, wanted, allowed, force=force)
+    if not changes and not matches:
+        return [Action(node.name, "sshd", "ok")]
+    where = "; ".join(f"Match block at {m}" for m in matches)
+    if matches and not force:
+        return [Action(node.name, "sshd", "error", f"{where} (changed only with "
+                       "provision.harden_sshd: force)")]
+    before = _state(files, wanted)
+    why = ", ".join(f"{k} {v}" for k, v in before.items() if v not in allowed[k])
+    why = f"found {why or 'the settings'}" + (f"; {where} rewritten" if matches else "")
+    verb = "create" if all(p not in files for p in changes) else "update"
+    detail = {"files": {p: {"text": t, "sha256": _sha(files.get(p)), "old": files.get(p)}
+                        for p, t in changes.items()}}
+    return [Action(node.name, "sshd", verb, why, ", ".join(sorted(changes)) + ", then "
+                   "sshd -t and a reload", detail)]
+
+
+def edits(files: dict[str, str], wanted: dict[str, str], allowed: dict[str, list[str]],
+          *, force: bool) -> tuple[dict[str, str], list[str]]:
+    """(path -> new text, Match lines that undo a setting as file:line). The first of:
+    nothing, our drop-in, a block atop the main file, whose settings sshd then reads."""
+    allowed = {k: allowed.get(k) or [v.lower()] for k, v in wanted.items()}
+    matches, rewritten = _match_lines(files, allowed, wanted, force)
+    current = {**files, **rewritten}
+    if _wins(current, allowed):
+        return rewritten, matches
+    body = HEADER + "".join(f"{_keyword(k)} {v}\n" for k, v in wanted.items())
+    main = ssh_checks.MAIN_CONFIG
+    dropin = _dropin_path(current.get(main, ""))
+    if dropin:
+        trial = {**current, dropin: body}
+        if _wins(trial, allowed):
+            return {**rewritten, dropin: body}, matches
+    block = f"{BEGIN}\n{body}{END}\n"
+    text = _without_block(current.get(main, ""))
+    return {**rewritten, main: block + text}, matches
+
+
+def _wins(files: dict[str, str], allowed: dict[str, list[str]]) -> bool:
+    return all(v not in ("",) and v in allowed[k] for k, v in _state(files, allowed).items())
+
+
+def _state(files: dict[str, str], keys) -> dict[str, str]:
+    """Each key's value as sshd reads these files (outside Match), else its default."""
+    first = ssh_checks.first_settings(files)
+    return {k: first[k][0] if k in first else ssh_checks.OPENSSH_DEFAULTS.get(k, "")
+            for k in keys}
+
+
+def _dropin_path(main_text: str) -> str | None:
+    """Our drop-in's path in the first folder an Include (outside Match) reads, when
+    its pattern matches our name."""
+    for key, value, in_match in ssh_checks.config_lines(main_text):
+        if key != "include" or in_match:
+            continue
+        for pattern in value.split():
+            full = pattern if pattern.startswith("/") else f"/etc/ssh/{pattern}"
+            candidate = posixpath.join(posixpath.dirname(full), DROPIN)
+            if fnmatch.fnmatch(candidate, full):
+                return candidate
+    return None
+
+
+def _match_lines(files: dict[str, str], allowed: dict[str, list[str]],
+                 wanted: dict[str, str], force: bool) -> tuple[list[str], dict[str, str]]:
+    found, rewritten = [], {}
+    for path, text in files.items():
+        lines = text.splitlines(keepends=True)
+        in_match, changed = False, False
+        for number, raw in enumerate(lines, 1):
+            line = raw.split("#", 1)[0].strip()
+            key, _, value = line.replace("=", " ", 1).partition(" ")
+            key, value = key.lower(), value.strip().lower()
+            if key == "match":
+                in_match = value != "all"
+            elif in_match and key in allowed and value not in allowed[key]:
+                found.append(f"{path}:{number} ({raw.strip()})")
+                if force:
+                    indent = raw[: len(raw) - len(raw.lstrip())]
+                    lines[number - 1] = (f"{indent}{_keyword(key)} {wanted[key]}  # was: "
+                                         f"{raw.strip()} (cluster-preflight)\n")
+                    changed = True
+        if changed:
+            rewritten[path] = "".join(lines)
+    return found, rewritten
+
+
+def _without_block(text: str) -> str:
+    lines = text.splitlines(keepends=True)
+    if any(line.startswith(BEGIN) for line in lines):
+        start = next(i for i, line in enumerate(lines) if line.startswith(BEGIN))
+        end = next((i for i, line in enumerate(lines) if line.startswith(END)), None)
+        if end is not None and end > start:
+            return "".join(lines[:start] + lines[end + 1:])
+    return text
+
+
+KEYWORDS = {"passwordauthentication": "PasswordAuthentication",
+            "kbdinteractiveauthentication": "KbdInteractiveAuthentication",
+            "permitrootlogin": "PermitRootLogin", "pubkeyauthentication": "PubkeyAuthentication",
+            "permitemptypasswords": "PermitEmptyPasswords",
+            "challengeresponseauthentication": "ChallengeResponseAuthentication"}
+
+
+def _keyword(key: str) -> str:
+    return KEYWORDS.get(key, key)
+
+
+def _sha(text: str | None) -> str:
+    return hashlib.sha256(text.encode()).hexdigest() if text is not None else "-"

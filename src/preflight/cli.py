@@ -3,6 +3,7 @@
     preflight lock --node node-1              # conda-lock.yml from node-1's env
     preflight facts --nodes 'node-[1-2]'      # what the probe sees, as JSON
     preflight provision [--apply]             # plan (exit 10: changes pending), apply
+    preflight provision --prune [--apply]     # old env versions and releases: list, remove
     preflight node-check [--drain] [--resume] # this machine only, no SSH (HealthCheckProgram)
 """
 
@@ -37,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     prov.add_argument("--nodes", help="ClusterShell node set (default: all)")
     prov.add_argument("--role", choices=["master", "worker"])
     prov.add_argument("--no-check", action="store_true", help="do not run the checks after")
+    prov.add_argument("--prune", action="store_true", help="list (with --apply: remove) env "
+                      "versions, code releases and held archives older than the previous "
+                      "one; the live and the previous one always stay")
     here = verbs.add_parser("node-check", help="the per-node checks against this machine "
                             "only (no SSH), for Slurm's HealthCheckProgram; exit 1 on failure")
     here.add_argument("--node", help="this node's name in cluster.yaml (default: hostname)")
@@ -96,8 +100,12 @@ def _provision(cluster: inventory.Cluster, args) -> int:
     nodes = cluster.select(args.nodes, args.role)
     if not nodes:
         raise UserError(f"--nodes/--role select no node of {cluster.path}")
-    return runner.run(cluster, nodes, apply=args.apply, check=not args.no_check,
-                      log=lambda line: print(line, flush=True))
+    def log(line: str) -> None:
+        print(line, flush=True)
+    if args.prune:
+        from preflight.provision import prune
+        return prune.run(cluster, nodes, apply=args.apply, log=log)
+    return runner.run(cluster, nodes, apply=args.apply, check=not args.no_check, log=log)
 
 
 if __name__ == "__main__":

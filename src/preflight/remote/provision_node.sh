@@ -219,13 +219,59 @@ release_switch() {  # release_switch WORKSPACE RELEASE: the synced release goes 
   done
 }
 
+drop() {  # drop PATH DRY: print "KB PATH"; remove it unless DRY is yes
+  [ -e "$1" ] || [ -L "$1" ] || return 0
+  echo "$(du -sk "$1" 2>/dev/null | cut -f1) $1"
+  [ "$2" = yes ] || rm -rf "$1"
+}
+
+older_than_previous() {  # older_than_previous DIR GLOB LIVE: paths to drop, one a line
+  # newest first; the live one and the newest other one (the previous) stay
+  kept=""
+  for path in $(ls -dt "$1"/$2 2>/dev/null); do
+    base=$(basename "$path")
+    case "$base" in *.part-*|*.part) echo "$path"; continue ;; esac
+    [ "$base" = "$3" ] && continue
+    if [ -z "$kept" ]; then kept="$base"; continue; fi
+    echo "$path"
+  done
+}
+
+prune() {  # prune ENVS NAME WORKSPACE HELD DRY: env versions, code releases and held env
+  # archives older than the previous ones; prints "KB PATH" for each
+  envs="$1"; name="$2"; ws="$3"; held="$4"; dry="$5"
+  live=$(readlink "$envs/$name" 2>/dev/null || true); live=${live##*/}
+  gone=$(older_than_previous "$envs" ".$name-*" "$live")
+  keep=""
+  for dir in "$envs"/.$name-*; do  # the digests of the versions that stay
+    [ -d "$dir" ] || continue
+    case "
+$gone
+" in *"
+$dir
+"*) continue ;; esac
+    base=$(basename "$dir"); rest=${base#.$name-}; keep="$keep ${rest%%-*}"
+  done
+  for path in $gone; do drop "$path" "$dry"; done
+  for path in "$held"/*; do
+    [ -e "$path" ] || continue
+    case "$path" in *.part-*) drop "$path" "$dry"; continue ;; esac
+    digest=$(basename "$path"); digest=${digest%%.*}
+    case " $keep " in *" $digest "*) continue ;; esac
+    drop "$path" "$dry"
+  done
+  root="$(dirname "$ws")/.$(basename "$ws")-releases"
+  current=$(readlink "$ws" 2>/dev/null || true); current=${current##*/}
+  for path in $(older_than_previous "$root" "*" "$current"); do drop "$path" "$dry"; done
+}
+
 verb="$1"; shift
 case "$verb" in
   lock) lock "$@" ;; unlock) unlock "$@" ;; breaklock) breaklock "$@" ;;
   env-install) env_install "$@" ;; env-prune) env_prune "$@" ;;
   base-install) base_install "$@" ;; put) put "$@" ;; append) append "$@" ;;
   keygen) keygen "$@" ;; remove) remove "$@" ;;
-  sshd-test) sshd_test ;; sshd-reload) sshd_reload ;; release-prepare) release_prepare "$@" ;;
+  sshd-test) sshd_test ;; sshd-reload) sshd_reload ;; prune) prune "$@" ;; release-prepare) release_prepare "$@" ;;
   release-switch) release_switch "$@" ;;
   *) die "unknown verb $verb" ;;
 esac

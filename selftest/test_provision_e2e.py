@@ -186,7 +186,7 @@ def test_pip_section_and_hardened_sshd_from_bare_nodes(sim, tmp_path):
     sim.discard()
     sim.fault("password-auth", "node-2")
     sim.fault("sshd-dropin", "node-3")
-    cluster = _variant(sim, tmp_path, "  harden_sshd: true\n")
+    cluster = _variant(sim, tmp_path, "  harden_sshd: true\n  fanout: 1\n")
     plan = provision(cluster)
     assert plan.returncode == 10, plan.stdout + plan.stderr
     sshd_lines = {n for n, r, _ in planned(plan.stdout) if r == "sshd"}
@@ -194,6 +194,10 @@ def test_pip_section_and_hardened_sshd_from_bare_nodes(sim, tmp_path):
     assert "torchelastic 0.2.2" in plan.stdout
     done = provision(cluster, "--apply")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    # fanout 1: the controller sends the installer and the env once, nodes copy the rest
+    sent, copied = map(float, re.search(r"controller sent ([\d.]+) MB, nodes copied "
+                                        r"([\d.]+) MB", done.stdout).groups())
+    assert copied > 2 * sent, done.stdout
     assert "0 change(s) on 0 node(s)" in provision(cluster).stdout
     env = f"/opt/miniconda/envs/{ENV}"
     assert on_node("node-4", f"{env}/bin/python -c 'import torchelastic, etcd; "
@@ -225,3 +229,12 @@ def test_pip_section_and_hardened_sshd_from_bare_nodes(sim, tmp_path):
     assert re.search(r"NOT PROVISIONED node-1: sshd: a fresh key login failed after the "
                      r"reload \(.*\); the change was rolled back", done.stdout), done.stdout
     assert on_node("node-1", sshd_files) == before
+    # prune: the installers nodes kept for their peers are listed, then removed
+    listed = provision(cluster, "--prune")
+    assert listed.returncode == 10, listed.stdout
+    assert re.search(r"node-3: would remove /opt/\.preflight-installer-\w+\.sh", listed.stdout)
+    assert provision(cluster, "--prune", "--apply").returncode == 0
+    assert provision(cluster, "--prune").returncode == 0
+    assert on_node("node-3", "ls -A /opt/miniconda/envs").split() == [
+        f".{ENV}-" + on_node("node-3", f"readlink /opt/miniconda/envs/{ENV}").strip()[
+            len(ENV) + 2:], ENV]

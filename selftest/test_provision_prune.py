@@ -34,12 +34,13 @@ def _tree(root: Path) -> dict[str, Path]:
         (releases / name).mkdir()
         os.utime(releases / name, (now - 100 * age, now - 100 * age))
     (root / "src").symlink_to(".src-releases/r2")
+    (root / f".preflight-installer-{'a' * 64}.sh").write_bytes(b"#!/bin/sh\n")
     return {"envs": envs, "held": held, "releases": releases, "ws": root / "src"}
 
 
 def _run(paths: dict[str, Path], dry: str) -> list[tuple[int, str]]:
     command = script_command("prune", str(paths["envs"]), "e", str(paths["ws"]),
-                             str(paths["held"]), dry)
+                             str(paths["held"]), dry, str(paths["ws"].parent))
     done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
     return prune.parse(done.stdout)
 
@@ -49,7 +50,8 @@ def test_prune_keeps_the_live_and_the_previous_and_lists_before_it_removes(tmp_p
     listed = _run(paths, "yes")
     gone = sorted(Path(p).name for _, p in listed)
     assert gone == sorted([".e-aaa-1", ".e-ddd-4.part-99", ".e-previous-20260101",
-                           "aaa.zstd", "ccc.zstd.part-7", "zzz.zstd", "r1"]), gone
+                           "aaa.zstd", "ccc.zstd.part-7", "zzz.zstd", "r1",
+                           f".preflight-installer-{'a' * 64}.sh"]), gone
     assert all(kib >= 0 for kib, _ in listed)
     assert (paths["envs"] / ".e-aaa-1").exists()  # listing removed nothing
     assert sorted(_run(paths, "no")) == sorted(listed)

@@ -75,7 +75,8 @@ class Applier:
         self.cluster, self.launcher, self.plans, self.wanted = cluster, launcher, plans, wanted
         self.archive, self.everyone, self.log = archive, everyone, log
         self.outcomes = {name: Outcome(name) for name in plans}
-        self.distributor = Distributor(cluster.provision.fanout)
+        self.distributor = Distributor(cluster.provision.fanout)  # the env archive
+        self.installers = Distributor(cluster.provision.fanout)  # the Miniconda installer
 
     def run(self, nodes: list[Node]) -> dict[str, Outcome]:
         """Only nodes whose plan changes something are contacted (and locked)."""
@@ -114,17 +115,14 @@ class Applier:
         self.log(f"{shell.node.name}: {action.resource}: {action.verb}d")
 
     def _first(self, shell: NodeShell) -> None:
-        node, name = shell.node, shell.node.name
+        name = shell.node.name
         shell.lock()
         for action in self._actions(name, "miniconda", "ssh-key", "ssh-config"):
             if action.detail.get("blocked"):
                 raise NodeFailed(f"{action.resource}: {action.detail['blocked']}")
             if action.resource == "miniconda":
-                with self.cluster.installer.open("rb") as installer:
-                    shell.run("base-install", node.miniconda,
-                              self.cluster.provision.installer.sha256, data=installer,
-                              timeout=node.command_timeout * 5)
-            elif action.resource == "ssh-key":
+                continue  # in phase two, once nodes trust each other: it fans out
+            if action.resource == "ssh-key":
                 shell.run("keygen", action.detail["path"])
                 # a new key: the others' trust step needs its public half (else: facts)
                 pub = shell.raw(f"cat {_home_path(action.detail['path'])}.pub")
@@ -140,6 +138,8 @@ class Applier:
             for action in access.trust(shell.node, facts, pubs, self.wanted.host_keys):
                 if action.changes and (action.detail["keys"] or action.detail["hosts"]):
                     self._trust(shell, action)
+        for action in self._actions(name, "miniconda"):
+            self._base(shell, action)
         for action in self._actions(name, "env"):
             self._env(shell, action)
         for action in self._actions(name, "kernel"):
@@ -224,26 +224,46 @@ class Applier:
         self._done(shell, action)
 
     def _receive(self, shell: NodeShell, args: tuple) -> None:
+        self._fanned(shell, self.distributor, lambda _: f"{args[-1]}/{args[3]}.{args[5]}",
+                     self.archive.path, self.archive.size, ("env-install", *args), "the env")
+
+    def _base(self, shell: NodeShell, action: Action) -> None:
+        """The installer, like the env: from the controller to at most `fanout` nodes,
+        the others copy the verified one a node keeps beside its prefix."""
+        sha = self.cluster.provision.installer.sha256
         node = shell.node
-        timeout = node.command_timeout + self.archive.size / 5e6  # at least 5 MB/s
-        source = self.distributor.take()
+
+        def held(source: str) -> str:
+            prefix = self.launcher.node(source).miniconda.rstrip("/")
+            return f"{prefix.rsplit('/', 1)[0] or '/'}/.preflight-installer-{sha}.sh"
+        self._fanned(shell, self.installers, held, self.cluster.installer,
+                     self.wanted.installer_size or 0, ("base-install", node.miniconda, sha),
+                     "the installer", extra=node.command_timeout * 4)
+        self._done(shell, action)
+
+    def _fanned(self, shell: NodeShell, distributor: Distributor, held, local,  # noqa: PLR0917 - the one fan-out, two payloads
+                size: int, verb: tuple, what: str, extra: float = 0) -> None:
+        """verb on the node with the payload on stdin: sent from here, or copied from a
+        node that holds a verified copy (held(source) is its path there)."""
+        node = shell.node
+        timeout = node.command_timeout + extra + size / 5e6  # at least 5 MB/s
+        source = distributor.take()
         ok = False
         try:
             if source is None:
-                with self.archive.path.open("rb") as stream:
-                    shell.run("env-install", *args, data=stream, timeout=timeout)
+                with local.open("rb") as stream:
+                    shell.run(*verb, data=stream, timeout=timeout)
             else:
-                held = f"{args[-1]}/{args[3]}.{args[5]}"
                 pull = (f"ssh -o BatchMode=yes -o StrictHostKeyChecking=yes "
                         f"-o ConnectTimeout={int(node.connect_timeout)} {shlex.quote(source)} "
-                        f"cat {shlex.quote(held)}")
+                        f"cat {shlex.quote(held(source))}")
                 # a failed copy arrives short and fails the node's sha256 check
-                shell.raw(f"{pull} | {script_command('env-install', *args)}",
-                          timeout=timeout, what=f"copy of the env from {source}")
-                self.outcomes[node.name].bytes_from_peers += self.archive.size
+                shell.raw(f"{pull} | {script_command(*verb)}", timeout=timeout,
+                          what=f"copy of {what} from {source}")
+                self.outcomes[node.name].bytes_from_peers += size
             ok = True
         finally:
-            self.distributor.give(source, node.name, ok)
+            distributor.give(source, node.name, ok)
 
 
 def _home_path(path: str) -> str:

@@ -1,10 +1,10 @@
 """`preflight provision --prune`: what is older than the previous version goes.
 
 On each node: env versions (`envs/.NAME-*`, and plain folders kept from before
-provisioning), code releases, and the env archives a node holds to serve its peers,
-except those of the live and the previous env. The live one and the previous one always
-stay, so a rollback is one symlink away. Without --apply it only lists; the node's
-provision lock is held either way.
+provisioning), code releases, the env archives a node holds to serve its peers except
+those of the live and the previous env, and the Miniconda installer it holds. The live
+one and the previous one always stay, so a rollback is one symlink away. Without --apply
+it only lists; the node's provision lock is held either way.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ def run(cluster: Cluster, nodes: list[Node], *, apply: bool, log) -> int:
                 try:
                     out = shell.run("prune", f"{node.miniconda}/envs", node.env_name,
                                     node.workspace, f"{node.miniconda}/pkgs/.preflight",
-                                    "no" if apply else "yes")
+                                    "no" if apply else "yes",
+                                    node.miniconda.rstrip("/").rsplit("/", 1)[0] or "/")
                 finally:
                     shell.unlock()
                 found[node.name] = parse(out)

@@ -139,7 +139,7 @@ base_install() {  # base_install PREFIX SHA256: run the installer from stdin wit
   fi
   : > "$marker"
   bash "$installer" -b -p "$prefix" >&2 || die "the installer failed (exit $?)"
-  rm -f "$marker" "$installer"
+  rm -f "$marker"  # the verified installer stays: other nodes copy it from here (--prune)
 }
 
 put() {  # put FILE MODE EXPECTED_SHA256|-: stdin becomes FILE, the old one kept as a backup
@@ -237,8 +237,8 @@ older_than_previous() {  # older_than_previous DIR GLOB LIVE: paths to drop, one
   done
 }
 
-prune() {  # prune ENVS NAME WORKSPACE HELD DRY: env versions, code releases and held env
-  # archives older than the previous ones; prints "KB PATH" for each
+prune() {  # prune ENVS NAME WORKSPACE HELD DRY BASEDIR: env versions, code releases and held
+  # env archives older than the previous ones, held installers; prints "KB PATH" for each
   envs="$1"; name="$2"; ws="$3"; held="$4"; dry="$5"
   live=$(readlink "$envs/$name" 2>/dev/null || true); live=${live##*/}
   gone=$(older_than_previous "$envs" ".$name-*" "$live")
@@ -263,6 +263,7 @@ $dir
   root="$(dirname "$ws")/.$(basename "$ws")-releases"
   current=$(readlink "$ws" 2>/dev/null || true); current=${current##*/}
   for path in $(older_than_previous "$root" "*" "$current"); do drop "$path" "$dry"; done
+  for path in "$6"/.preflight-installer-*.sh*; do drop "$path" "$dry"; done  # base is in
 }
 
 verb="$1"; shift

@@ -175,7 +175,8 @@ CATALOGUE = {
 
 # faults that need another test bed, each proven in the file named
 ELSEWHERE = {"slurmd-stop": "selftest/test_slurm_e2e.py (needs simcluster up --slurm)",
-             "launch-env-secret": "selftest/test_cuda_e2e.py (every file of the run read)"}
+             "launch-env-secret": "selftest/test_cuda_e2e.py (every file of the run read)",
+             "held-full": "selftest/test_provision_e2e.py (a full disk during provision)"}
 
 
 def test_catalogue_covers_every_fault():

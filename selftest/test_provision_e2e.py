@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-from simcluster import layout, network
+from simcluster import faults, layout, network
 
-from preflight.provision import blocks
+from preflight.provision import blocks, nodeshell
 from selftest.suites import REPO
 
 pytestmark = pytest.mark.simcluster
@@ -238,3 +239,51 @@ def test_pip_section_and_hardened_sshd_from_bare_nodes(sim, tmp_path):
     assert on_node("node-3", "ls -A /opt/miniconda/envs").split() == [
         f".{ENV}-" + on_node("node-3", f"readlink /opt/miniconda/envs/{ENV}").strip()[
             len(ENV) + 2:], ENV]
+
+
+def test_apply_reports_a_lost_node_a_full_disk_and_a_held_lock_then_converges(sim, tmp_path):
+    """Failures during apply, each on its own node: the others finish, the node is named
+    with why, its live env is untouched, nothing partial is left, and a rerun converges."""
+    sim.ensure(4)
+    sim.discard()
+    for node in ("node-2", "node-3", "node-4"):
+        sim.fault("conda-version", node, "nccl", "2.21.5.1")
+    sim.fault("held-full", "node-3")
+    live = {n: os.readlink(layout.NodeSpot(int(n[-1])).host_path(
+        f"/opt/miniconda/envs/{ENV}")) for n in ("node-3", "node-4")}
+    # a provision from this machine that is alive holds node-1's lock
+    lock = layout.NodeSpot(1).host_path("/opt/.miniconda.preflight-lock")
+    lock.mkdir()
+    (lock / "owner").write_text(f"{nodeshell.TOKEN.split(':')[0]}:{os.getpid()}\n")
+    sim.fault("conda-version", "node-1", "nccl", "2.21.5.1")
+    command = [sys.executable, "-m", "preflight", "--cluster", str(sim.cluster_yaml),
+               "provision", "--apply", "--no-check"]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in process.stdout:  # node-4 is lost once the plan is made
+        lines.append(line)
+        if line.startswith("plan: "):
+            sim.fault("link-down", "node-4")
+            break
+    lines += process.stdout.readlines()
+    assert process.wait(timeout=600) == 1, "".join(lines)
+    out = "".join(lines)
+    assert "node-2: env: created" in out or "node-2: env: replaced" in out, out
+    assert re.search(r"NOT PROVISIONED node-1: another provision holds "
+                     rf"/opt/\.miniconda\.preflight-lock \(\S+:{os.getpid()}\)", out), out
+    assert re.search(r"NOT PROVISIONED node-3: .*disk full", out), out
+    assert re.search(r"NOT PROVISIONED node-4: ", out), out
+    for node in ("node-3", "node-4"):  # the live env as it was, nothing partial beside it
+        spot = layout.NodeSpot(int(node[-1]))
+        assert os.readlink(spot.host_path(f"/opt/miniconda/envs/{ENV}")) == live[node]
+        assert env_state(node) == "whole"
+        assert not list(spot.host_path("/opt/miniconda/envs").glob(f".{ENV}-*.part-*"))
+    # the full disk holds no partial archive (seen inside the node: a tmpfs there)
+    assert on_node("node-3", "ls -A /opt/miniconda/pkgs/.preflight") == ""
+    shutil.rmtree(lock)
+    faults.heal("node-3")
+    faults.heal("node-4")
+    done = provision(sim.cluster_yaml, "--apply")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "0 change(s)" in provision(sim.cluster_yaml).stdout

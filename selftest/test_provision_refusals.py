@@ -61,3 +61,19 @@ def test_installer_with_another_sha256_is_refused(tmp_path, channels):
     assert done.returncode == 2, done.stdout + done.stderr
     assert "refusing to run it on any node" in done.stderr
     assert done.stderr.count("\n") == 1
+
+
+def test_a_pip_section_that_cannot_be_resolved_stops_before_any_node(tmp_path, channels):
+    """The wheelhouse is built on the controller before any node is contacted: a pip
+    requirement its index cannot satisfy is one line, exit 2, naming the requirement."""
+    path = write_cluster(tmp_path, channels, ["python=3.11", "pip"],
+                         f"  cache: {tmp_path}/cache\n  pip: {{find_links: [{tmp_path}], "
+                         "no_index: true}\n")
+    env = tmp_path / "environment.yml"
+    env.write_text(env.read_text() + "  - pip:\n      - surely-not-in-this-index==1.0\n")
+    done = provision(path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "cannot build the pip wheelhouse (resolve)" in lines[0], lines
+    assert "surely-not-in-this-index" in lines[0], lines

@@ -29,7 +29,7 @@ breaklock() {  # breaklock DIR OWNER: take over a lock whose holder is known dea
 receive() {  # receive FILE SHA256: stdin to FILE, whole and verified, or nothing
   part="$1.part-$$"
   mkdir -p "$(dirname "$1")"
-  cat > "$part"
+  cat > "$part" || { rm -f "$part"; die "writing $1 failed (disk full?); nothing partial is kept"; }
   got=$(sha256sum "$part" | cut -d' ' -f1)
   if [ "$got" != "$2" ]; then rm -f "$part"; die "received $(wc -c < "$part" 2>/dev/null || echo 0) bytes with sha256 $got, expected $2"; fi
   mv -f "$part" "$1"

@@ -249,8 +249,7 @@ def test_apply_reports_a_lost_node_a_full_disk_and_a_held_lock_then_converges(si
     for node in ("node-2", "node-3", "node-4"):
         sim.fault("conda-version", node, "nccl", "2.21.5.1")
     sim.fault("held-full", "node-3")
-    live = {n: os.readlink(layout.NodeSpot(int(n[-1])).host_path(
-        f"/opt/miniconda/envs/{ENV}")) for n in ("node-3", "node-4")}
+    live = {n: _live_env(n) for n in ("node-3", "node-4")}
     # a provision from this machine that is alive holds node-1's lock
     lock = layout.NodeSpot(1).host_path("/opt/.miniconda.preflight-lock")
     lock.mkdir()
@@ -276,7 +275,7 @@ def test_apply_reports_a_lost_node_a_full_disk_and_a_held_lock_then_converges(si
     assert re.search(r"NOT PROVISIONED node-4: ", out), out
     for node in ("node-3", "node-4"):  # the live env as it was, nothing partial beside it
         spot = layout.NodeSpot(int(node[-1]))
-        assert os.readlink(spot.host_path(f"/opt/miniconda/envs/{ENV}")) == live[node]
+        assert _live_env(node) == live[node]
         assert env_state(node) == "whole"
         assert not list(spot.host_path("/opt/miniconda/envs").glob(f".{ENV}-*.part-*"))
     # the full disk holds no partial archive (seen inside the node: a tmpfs there)
@@ -287,3 +286,9 @@ def test_apply_reports_a_lost_node_a_full_disk_and_a_held_lock_then_converges(si
     done = provision(sim.cluster_yaml, "--apply")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert "0 change(s)" in provision(sim.cluster_yaml).stdout
+
+
+def _live_env(node: str) -> tuple:
+    """What envs/NAME is: a link and its target, or a plain folder and its inode."""
+    path = layout.NodeSpot(int(node.split("-")[1])).host_path(f"/opt/miniconda/envs/{ENV}")
+    return ("link", os.readlink(path)) if path.is_symlink() else ("folder", path.stat().st_ino)

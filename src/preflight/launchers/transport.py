@@ -61,7 +61,8 @@ class Connection:
             chan = self.client.get_transport().open_session(timeout=self.target.connect_timeout)
             chan.exec_command(remote)
             self._send(chan, stdin)
-            chan.shutdown_write()
+            if not chan.closed:
+                chan.shutdown_write()
             out, err, finished = _drain(chan, started + limit + kill_after + GRACE_S)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise Unreachable(f"connection lost running a command: {exc}") from None
@@ -88,7 +89,12 @@ class Connection:
         if isinstance(stdin, str | bytes):
             stdin = io.BytesIO(stdin.encode() if isinstance(stdin, str) else stdin)
         for block in iter(lambda: stdin.read(1 << 20), b""):
-            chan.sendall(block)
+            try:
+                chan.sendall(block)
+            except OSError:
+                if chan.exit_status_ready():  # it ended before reading it all (a full
+                    return  # disk): its exit status and stderr say why
+                raise
             self.bytes_sent += len(block)
 
     def close(self) -> None:

@@ -21,7 +21,7 @@ from simcluster import cluster, layout
 
 from preflight.config import inventory
 from preflight.launchers import registry
-from selftest import bench_env, bench_nccl, bench_report, bench_slurm
+from selftest import bench_env, bench_nccl, bench_provision, bench_report, bench_slurm
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "reports" / "bench"
@@ -199,6 +199,7 @@ def main() -> None:
     harness["replay"] = [replay_fleet(n) for n in (200, 2000)]
     harness["report"] = bench_report.measure()
     harness["slurm"] = bench_slurm.measure()
+    harness["provision"] = bench_provision.measure()
     for name, data in (("testbed", testbed), ("harness", harness)):
         (OUT / f"{name}.json").write_text(json.dumps(data, indent=2))
         print(json.dumps(data, indent=2))

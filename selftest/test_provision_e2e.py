@@ -43,29 +43,6 @@ def on_node(node: str, command: str, data: str | None = None) -> str:
                           capture_output=True, check=True, timeout=30).stdout
 
 
-def test_bare_nodes_provisioned_then_nothing_to_do(sim):
-    sim.ensure(4, bare=True)
-    sim.discard()
-    mine = "# my own settings\nCompression yes\nHost *\n  ServerAliveCountMax 3\n"
-    on_node("node-2", "mkdir -p ~/.ssh && cat > ~/.ssh/config", mine)
-    key = on_node("node-2", "cat /etc/ssh/authorized_keys/root")
-    plan = provision(sim.cluster_yaml)
-    assert plan.returncode == 10, plan.stdout + plan.stderr
-    assert {(n, r) for n, r, _ in planned(plan.stdout)} == {
-        (f"node-{i}", r) for i in range(1, 5) for r in RESOURCES}, plan.stdout
-    done = provision(sim.cluster_yaml, "--apply")
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    again = provision(sim.cluster_yaml, "--apply", "--no-check")
-    assert again.returncode == 0, again.stdout
-    assert "0 change(s) on 0 node(s)" in again.stdout, again.stdout
-    # the user's own lines, byte for byte, outside our block; a backup beside
-    config = on_node("node-2", "cat ~/.ssh/config")
-    assert blocks.remove(config) == mine
-    assert config.index(blocks.BEGIN) < config.index("Host *")
-    assert on_node("node-2", "ls ~/.ssh/").count("config.preflight-") == 1
-    assert on_node("node-2", "cat /etc/ssh/authorized_keys/root").startswith(key)
-
-
 FAULTS = [("pip-copy", "node-2", (), "env"),
           ("conda-version", "node-3", ("nccl", "2.21.5.1"), "env"),
           ("kernel-unregister", "node-4", (), "kernel"),
@@ -187,14 +164,25 @@ def test_pip_section_and_hardened_sshd_from_bare_nodes(sim, tmp_path):
     sim.discard()
     sim.fault("password-auth", "node-2")
     sim.fault("sshd-dropin", "node-3")
+    mine = "# my own settings\nCompression yes\nHost *\n  ServerAliveCountMax 3\n"
+    on_node("node-2", "mkdir -p ~/.ssh && cat > ~/.ssh/config", mine)
+    key = on_node("node-2", "cat /etc/ssh/authorized_keys/root")
     cluster = _variant(sim, tmp_path, "  harden_sshd: true\n  fanout: 1\n")
     plan = provision(cluster)
     assert plan.returncode == 10, plan.stdout + plan.stderr
+    assert {(n, r) for n, r, _ in planned(plan.stdout) if r != "sshd"} == {
+        (f"node-{i}", r) for i in range(1, 5) for r in RESOURCES}, plan.stdout
     sshd_lines = {n for n, r, _ in planned(plan.stdout) if r == "sshd"}
     assert sshd_lines == {"node-2", "node-3"}, plan.stdout
     assert "torchelastic 0.2.2" in plan.stdout
     done = provision(cluster, "--apply")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    # the user's own lines, byte for byte, outside our block; a backup beside
+    config = on_node("node-2", "cat ~/.ssh/config")
+    assert blocks.remove(config) == mine
+    assert config.index(blocks.BEGIN) < config.index("Host *")
+    assert on_node("node-2", "ls ~/.ssh/").count("config.preflight-") == 1
+    assert on_node("node-2", "cat /etc/ssh/authorized_keys/root").startswith(key)
     # fanout 1: the controller sends the installer and the env once, nodes copy the rest
     sent, copied = map(float, re.search(r"controller sent ([\d.]+) MB, nodes copied "
                                         r"([\d.]+) MB", done.stdout).groups())
@@ -215,11 +203,16 @@ def test_pip_section_and_hardened_sshd_from_bare_nodes(sim, tmp_path):
     assert re.search(r"node-4\s+sshd\s+error\s+Match block at /etc/ssh/sshd_config:\d+ "
                      r"\(PermitRootLogin yes\)", plan.stdout), plan.stdout
     forced = _variant(sim, tmp_path, "  harden_sshd: force\n")
-    done = provision(forced, "--apply")
+    done = provision(forced, "--apply", "--no-check")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert "0 change(s) on 0 node(s)" in provision(forced).stdout
-    # a setting that shuts the controller's key out: sshd -t passes, the fresh login
-    # fails, every file is put back and the node is reported
+    _a_lockout_is_rolled_back(sim, tmp_path)
+    _prune_lists_then_removes(cluster)
+
+
+def _a_lockout_is_rolled_back(sim, tmp_path: Path) -> None:
+    """A setting that shuts the controller's key out: sshd -t passes, the fresh login
+    fails, every file is put back and the node is reported."""
     sshd_files = ("ls -A /etc/ssh/sshd_config.d; cat /etc/ssh/sshd_config; "
                   "cat /etc/ssh/sshd_config.d/* 2>/dev/null || true")
     before = on_node("node-1", sshd_files)
@@ -230,15 +223,18 @@ def test_pip_section_and_hardened_sshd_from_bare_nodes(sim, tmp_path):
     assert re.search(r"NOT PROVISIONED node-1: sshd: a fresh key login failed after the "
                      r"reload \(.*\); the change was rolled back", done.stdout), done.stdout
     assert on_node("node-1", sshd_files) == before
-    # prune: the installers nodes kept for their peers are listed, then removed
+
+
+def _prune_lists_then_removes(cluster: Path) -> None:
+    """The installers nodes kept for their peers are listed, then removed; the live env
+    and nothing else stays in envs/."""
     listed = provision(cluster, "--prune")
     assert listed.returncode == 10, listed.stdout
     assert re.search(r"node-3: would remove /opt/\.preflight-installer-\w+\.sh", listed.stdout)
     assert provision(cluster, "--prune", "--apply").returncode == 0
     assert provision(cluster, "--prune").returncode == 0
-    assert on_node("node-3", "ls -A /opt/miniconda/envs").split() == [
-        f".{ENV}-" + on_node("node-3", f"readlink /opt/miniconda/envs/{ENV}").strip()[
-            len(ENV) + 2:], ENV]
+    live = on_node("node-3", f"readlink /opt/miniconda/envs/{ENV}").strip()
+    assert on_node("node-3", "ls -A /opt/miniconda/envs").split() == [live, ENV]
 
 
 def test_apply_reports_a_lost_node_a_full_disk_and_a_held_lock_then_converges(sim, tmp_path):

@@ -138,9 +138,14 @@ def probe_health_cost(spec) -> dict:
     return {"plain": plain, "with_ib_and_xid_on_node_3": faked}
 
 
-def replay_fleet(count: int) -> dict:
+WORKERS = ["-n", "2"]  # the controller's 2 cores; replay_fleet(..., "-p", "no:xdist") overrides
+
+
+def replay_fleet(count: int, *extra: str) -> dict:
     """Every per-node check for `count` synthetic nodes (a recorded node's facts, copied)
-    from --facts: what the controller's pytest, xdist and checks cost per node."""
+    from --facts: what the controller's pytest, xdist and checks cost per node. extra:
+    more pytest arguments (`--chunk-from=100000`: one item per node and check, the way
+    every run was before chunks)."""
     from selftest import recorded, suites
     with tempfile.TemporaryDirectory() as tmp:
         names = [f"node-{i}" for i in range(1, count + 1)]
@@ -149,15 +154,18 @@ def replay_fleet(count: int) -> dict:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
         done = subprocess.run(
-            [sys.executable, "-m", "pytest", "tests", "--rootdir", str(REPO), "-q", "-n", "2",
+            [sys.executable, "-m", "pytest", "tests", "--rootdir", str(REPO), "-q",
+             *([] if "no:xdist" in extra else WORKERS),
              "-m", "not nccl", "-p", "no:cacheprovider", f"--cluster={cluster_yaml}",
              f"--facts={Path(tmp) / 'replayed.json'}", f"--report-dir={tmp}",
-             f"--junitxml={Path(tmp) / 'junit.xml'}"],
+             f"--junitxml={Path(tmp) / 'junit.xml'}", *extra],
             cwd=REPO, capture_output=True, text=True)
         wall = time.monotonic() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        testcases = (Path(tmp) / "junit.xml").read_text().count("<testcase ")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"nodes": count, "rc": done.returncode, "wall_s": round(wall, 1),
+    return {"nodes": count, "args": list(extra), "rc": done.returncode, "wall_s": round(wall, 1),
+            "junit_testcases": testcases,
             "controller_cpu_per_node_ms": round(cpu / count * 1000, 1),
             "last_line": done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""}
 
@@ -196,7 +204,9 @@ def main() -> None:
         harness["suite"].append(suite_run(64))
     finally:
         cluster.down()
-    harness["replay"] = [replay_fleet(n) for n in (200, 2000)]
+    # chunks from 256 nodes (the default), against one item per node in the same run
+    harness["replay"] = [replay_fleet(n) for n in (200, 2000, 10000)]
+    harness["replay"].append(replay_fleet(2000, "--chunk-from=100000"))
     harness["report"] = bench_report.measure()
     harness["slurm"] = bench_slurm.measure()
     harness["provision"] = bench_provision.measure()

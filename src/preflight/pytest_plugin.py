@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from preflight import chunks
 from preflight.checks.findings import CheckFailed, NotChecked, worst
 from preflight.config import envspec, inventory, lockfile, waivers
 from preflight.core import channels, progress
@@ -69,11 +70,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "node drained by anyone else)")
     group.addoption("--report-dir", default="reports",
                     help="where facts.json and summary.md go (default: reports)")
+    group.addoption("--chunk-from", type=int, default=chunks.CHUNK_FROM,
+                    help="from this many nodes, one item runs a check over a chunk of "
+                         "nodes, still reported per node (default: %(default)s)")
+    group.addoption("--chunk-size", type=int, default=chunks.CHUNK_SIZE,
+                    help="nodes per chunk item (default: %(default)s)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
+    config.pluginmanager.register(chunks.Runner(config, _emit), "preflight-chunks")
     path = _cluster_path(config)
     if path is None:
         return
@@ -210,7 +217,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         msg = "this suite checks a cluster: run it with --cluster cluster.yaml"
         raise pytest.UsageError(msg)
     nodes = metafunc.config.stash[NODES]
-    metafunc.parametrize("node", nodes, ids=[n.name for n in nodes])
+    if not chunks.parametrize(metafunc, nodes):
+        metafunc.parametrize("node", nodes, ids=[n.name for n in nodes])
 
 
 @pytest.fixture(scope="session")
@@ -260,6 +268,8 @@ def env_lock(pytestconfig: pytest.Config):
 def facts(request: pytest.FixtureRequest, node, cluster_facts) -> dict:
     """This node's facts; the test errors (never passes or skips) when the node was not
     reached or a section the test reads (its `reads` marker) is broken on the node."""
+    if isinstance(node, chunks.NodeChunk):
+        return None  # a chunk item: chunks.run_nodes makes this fixture for each node
     found = cluster_facts[node.name]  # every selected node has an entry (validate_all)
     if not found["reach"]["ok"]:
         pytest.fail(f"{node.name} {found['reach']['reason']}", pytrace=False)
@@ -277,9 +287,12 @@ def host(node, cluster):
     return testinfra_host.get(cluster, node)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item], config: pytest.Config) -> None:
     """Every test that takes `facts` declares the sections it reads, checked once here
-    rather than per test (58,000 items at 2,000 nodes)."""
+    rather than per test (58,000 items at 2,000 nodes). -k and --lf per node of a chunk
+    (chunks.select) before pytest's own see the items."""
+    chunks.select(items, config)
     for item in items:
         if "facts" not in getattr(item, "fixturenames", ()):
             continue
@@ -291,6 +304,56 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if unknown:
             msg = f"{item.nodeid}: unknown facts sections {sorted(unknown)}"
             raise pytest.UsageError(msg)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    chunks.restore(session.config)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    chunks.forget_chunks(session.config)
+
+
+def _emit(item: pytest.Item, node, when: str, error: BaseException | None,  # noqa: PLR0917 - one call shape for both callers
+          setup: pytest.TestReport | None, duration: float) -> list[pytest.TestReport]:
+    """One node's reports for a check a chunk item ran, as pytest_runtest_makereport
+    would have made them for that node's own item; chunks.Runner logs them."""
+    nodeid = chunks.nodeid_of(item, node)
+    props = [("node", node.name), ("check", item.originalname)]
+    outcome, longrepr = "passed", None
+    if setup is not None:  # the chunk's own setup skipped or failed: so did this node's
+        outcome, longrepr = setup.outcome, setup.longrepr
+    elif isinstance(error, NotChecked | pytest.skip.Exception):
+        reason = str(error) if isinstance(error, NotChecked) else error.msg
+        outcome, longrepr = "skipped", (str(item.path), (item.location[1] or 0) + 1,
+                                        f"Skipped: {clean(reason)}")
+    elif isinstance(error, CheckFailed):
+        found = error.findings
+        props += [("expected", clean("; ".join(f.expected for f in found))),
+                  ("found", clean("; ".join(f.found for f in found))),
+                  ("hint", clean("; ".join(f.hint for f in found if f.hint))),
+                  ("severity", worst(found))]
+        outcome, longrepr = "failed", clean(str(error), MESSAGE_MAX)
+    elif isinstance(error, SectionBroken | pytest.fail.Exception):
+        outcome, longrepr = "failed", clean(str(error), MESSAGE_MAX)
+    elif error is not None:
+        outcome, longrepr = "failed", clean(chunks.traceback_text(error), MESSAGE_MAX)
+    keywords = {**dict.fromkeys(item.keywords, 1), node.name: 1}
+    location = (item.location[0], item.location[1], f"{item.originalname}[{node.name}]")
+    # no report for a passed setup (no reader acts on one): two reports a node, not three
+    reports = []
+    for phase in (when, "teardown"):
+        mine = phase == when
+        rep = pytest.TestReport(nodeid, location, keywords,
+                                outcome if mine else "passed", longrepr if mine else None,
+                                phase, duration=duration if mine else 0.0,
+                                user_properties=list(props))
+        if mine and rep.failed:
+            _apply_waiver(item, rep, node.name)
+        reports.append(rep)
+    return reports
 
 
 @pytest.hookimpl(wrapper=True)
@@ -310,6 +373,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     they are set on the item before the report is made.
     """
     node = getattr(item, "callspec", None) and item.callspec.params.get("node")
+    if isinstance(node, chunks.NodeChunk):  # never logged: each node is (_emit)
+        return (yield)
     if node is not None and call.when == "setup":
         item.user_properties += [("node", node.name), ("check", item.originalname)]
     error = call.excinfo.value if call.excinfo is not None else None

@@ -23,6 +23,7 @@ has no scheme left for the redactor to see), anaconda.org's /t/<token>/ too:
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import urlparse
 
@@ -36,6 +37,7 @@ ANACONDA_ORG = {"conda.anaconda.org", "anaconda.org", "conda.anaconda.com"}
 DEFAULTS = {"pkgs/main", "pkgs/r", "pkgs/free", "pkgs/msys2", "pkgs/pro"}
 
 
+@functools.lru_cache(maxsize=4096)  # the same few channel URLs on every node, every check
 def normalise(channel: str | None) -> str:
     if not channel:
         return ""

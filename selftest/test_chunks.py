@@ -19,11 +19,14 @@ NAMES = [f"node-{i}" for i in range(1, 13)]
 
 
 def _facts(tmp_path: Path) -> Path:
-    """12 healthy recorded nodes; node-4 unreachable, node-9's Miniconda layout broken."""
+    """12 healthy recorded nodes; node-4 unreachable, node-9's Miniconda layout broken
+    (and waived), node-11's sshd with password login on."""
     docs = recorded.fleet(NAMES)
     docs["node-4"]["reach"] = {"ok": False, "reason": "unreachable: replayed", "executions": 1}
     docs["node-9"] = recorded.set_path(docs["node-9"], "miniconda.layout.condabin/conda",
                                        {"exists": False})
+    docs["node-11"] = recorded.set_path(docs["node-11"], "ssh.sshd_t.text",
+                                        "passwordauthentication yes\n")
     path = tmp_path / "facts.json"
     path.write_text(json.dumps(docs))
     return path
@@ -32,7 +35,11 @@ def _facts(tmp_path: Path) -> Path:
 def _run(tmp_path: Path, facts: Path, *args: str, chunk_from: int = 4) -> tuple:
     out = tmp_path / f"run-{chunk_from}-{abs(hash(args))}"
     out.mkdir()
-    cluster = suites.replay_cluster(out, NAMES)
+    waivers = out / "waivers.yaml"  # node-9's broken layout is waived: per node, as ever
+    waivers.write_text("waivers:\n  - check: test_miniconda_layout_complete\n    nodes: node-9\n"
+                       "    reason: replacement disk on order\n    owner: ops\n"
+                       "    expires: 2099-01-01\n")
+    cluster = suites.replay_cluster(out, NAMES, f"report: {{waivers: {waivers}}}\n")
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "tests", "--rootdir", str(REPO), "-q",
          "-m", "not nccl", f"--cluster={cluster}", f"--facts={facts}", f"--report-dir={out}",
@@ -67,10 +74,15 @@ def test_chunks_report_what_one_item_per_node_reports(tmp_path, workers):
     assert cases == flat_cases
     assert "[100%]" in done.stdout  # progress counts nodes, never past 100 %
     assert "%]" not in done.stdout.split("[100%]")[1]
-    assert "test_miniconda_layout_complete[node-9]" in done.stdout  # named per node
+    assert results[("test_miniconda_layout_complete[node-9]", "node-9")]["outcome"] == "waived"
     assert "[node-[" not in done.stdout  # a chunk's id is never shown as a test
     errors = {n for (_, n), r in results.items() if r["outcome"] == "error"}
     assert errors == {"node-4"}
+    failed = {(t, n) for (t, n), r in results.items() if r["outcome"] == "failed"}
+    assert failed == {("test_sshd_hardened[node-11]", "node-11")}, failed
+    found = results[("test_sshd_hardened[node-11]", "node-11")]
+    assert "passwordauthentication yes" in found["found"].lower(), found
+    assert "test_sshd_hardened[node-11]" in done.stdout  # the terminal names the node
 
 
 def test_k_and_lf_select_nodes_inside_a_chunk(tmp_path):

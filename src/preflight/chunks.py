@@ -31,6 +31,7 @@ CHUNK_FROM = 256  # nodes; below it every check is one item per node, as always
 CHUNK_SIZE = 128
 SELECTED = pytest.StashKey[tuple]()  # the chunk's nodes this run reports (-k, --lf)
 REPORTS = pytest.StashKey[list]()  # the nodes' reports of the chunk being run
+KEYWORDS = pytest.StashKey[dict]()  # the chunk item's keywords, walked once
 KEYWORD = pytest.StashKey[str]()  # -k as given, put back once collection is done
 INJECTED = pytest.StashKey[set]()  # chunk ids added to --lf's record, taken out at the end
 

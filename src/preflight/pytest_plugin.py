@@ -340,7 +340,9 @@ def _emit(item: pytest.Item, node, when: str, error: BaseException | None,  # no
         outcome, longrepr = "failed", clean(str(error), MESSAGE_MAX)
     elif error is not None:
         outcome, longrepr = "failed", clean(chunks.traceback_text(error), MESSAGE_MAX)
-    keywords = {**dict.fromkeys(item.keywords, 1), node.name: 1}
+    if chunks.KEYWORDS not in item.stash:  # walking the item's keyword chain costs
+        item.stash[chunks.KEYWORDS] = dict.fromkeys(item.keywords, 1)
+    keywords = {**item.stash[chunks.KEYWORDS], node.name: 1}
     location = (item.location[0], item.location[1], f"{item.originalname}[{node.name}]")
     # no report for a passed setup (no reader acts on one): two reports a node, not three
     reports = []

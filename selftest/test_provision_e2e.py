@@ -264,11 +264,11 @@ def test_apply_reports_a_lost_node_a_full_disk_and_a_held_lock_then_converges(si
     lines += process.stdout.readlines()
     assert process.wait(timeout=600) == 1, "".join(lines)
     out = "".join(lines)
-    assert "node-2: env: created" in out or "node-2: env: replaced" in out, out
+    assert "node-2: env: replaced" in out, out
     assert re.search(r"NOT PROVISIONED node-1: another provision holds "
                      rf"/opt/\.miniconda\.preflight-lock \(\S+:{os.getpid()}\)", out), out
     assert re.search(r"NOT PROVISIONED node-3: .*disk full", out), out
-    assert re.search(r"NOT PROVISIONED node-4: ", out), out
+    assert re.search(r"NOT PROVISIONED node-4: (unreachable|lost during the run)", out), out
     for node in ("node-3", "node-4"):  # the live env as it was, nothing partial beside it
         spot = layout.NodeSpot(int(node[-1]))
         assert _live_env(node) == live[node]

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from preflight.checks import ssh as ssh_checks
-from preflight.provision import sshd
+from preflight.provision import blocks, sshd
 
 MAIN = "/etc/ssh/sshd_config"
 DROPINS = "/etc/ssh/sshd_config.d"
@@ -44,7 +44,7 @@ def test_the_settings_win_and_the_users_bytes_stay(main_lines, dropin_lines):
     assert all(v in ALLOWED[k] for k, v in read(after).items()), (files, changes)
     for path, text in changes.items():
         if path == MAIN:
-            assert sshd._without_block(text) == files[MAIN]
+            assert blocks.remove(text, sshd.BEGIN, sshd.END) == files[MAIN]
         else:
             assert path == f"{DROPINS}/{sshd.DROPIN}"
     assert sshd.edits(after, WANTED, ALLOWED, force=False) == ({}, [])  # then nothing

@@ -330,11 +330,7 @@ def _emit(item: pytest.Item, node, when: str, error: BaseException | None,  # no
         outcome, longrepr = "skipped", (str(item.path), (item.location[1] or 0) + 1,
                                         f"Skipped: {clean(reason)}")
     elif isinstance(error, CheckFailed):
-        found = error.findings
-        props += [("expected", clean("; ".join(f.expected for f in found))),
-                  ("found", clean("; ".join(f.found for f in found))),
-                  ("hint", clean("; ".join(f.hint for f in found if f.hint))),
-                  ("severity", worst(found))]
+        props += _finding_properties(error)
         outcome, longrepr = "failed", clean(str(error), MESSAGE_MAX)
     elif isinstance(error, SectionBroken | pytest.fail.Exception):
         outcome, longrepr = "failed", clean(str(error), MESSAGE_MAX)
@@ -381,11 +377,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         item.user_properties += [("node", node.name), ("check", item.originalname)]
     error = call.excinfo.value if call.excinfo is not None else None
     if isinstance(error, CheckFailed):
-        found = error.findings
-        item.user_properties += [("expected", clean("; ".join(f.expected for f in found))),
-                                 ("found", clean("; ".join(f.found for f in found))),
-                                 ("hint", clean("; ".join(f.hint for f in found if f.hint))),
-                                 ("severity", worst(found))]
+        item.user_properties += _finding_properties(error)
     rep = yield
     if isinstance(error, CheckFailed | SectionBroken | pytest.fail.Exception):
         # the message is the whole report: no traceback, node text made safe (nodetext)
@@ -396,6 +388,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if rep.failed and node is not None:
         _apply_waiver(item, rep, node.name)
     return rep
+
+
+def _finding_properties(error: CheckFailed) -> list[tuple[str, str]]:
+    """A failed check's findings as JUnit properties (results.json reads them too)."""
+    found = error.findings
+    return [("expected", clean("; ".join(f.expected for f in found))),
+            ("found", clean("; ".join(f.found for f in found))),
+            ("hint", clean("; ".join(f.hint for f in found if f.hint))),
+            ("severity", worst(found))]
 
 
 def _apply_waiver(item: pytest.Item, rep: pytest.TestReport, node: str) -> None:

@@ -230,8 +230,15 @@ def _walk(files: dict[str, str], path: str, seen: set[str]):
 
 
 def config_lines(text: str):
+    """(key, value, inside a Match block) of each setting line, as sshd reads them."""
+    for _, key, value, in_match in numbered_config_lines(text):
+        yield key, value, in_match
+
+
+def numbered_config_lines(text: str):
+    """The same with each line's number (1-based, as text.splitlines() counts)."""
     in_match = False
-    for raw in text.splitlines():
+    for number, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
@@ -240,7 +247,8 @@ def config_lines(text: str):
         if key == "match":
             in_match = value.strip().lower() != "all"
             continue
-        yield key, value.strip().lower() if key != "include" else value.strip(), in_match
+        yield number, key, value.strip().lower() if key != "include" else value.strip(), \
+            in_match
 
 
 def sshd_hardened(node: Node, facts: dict, cluster: Cluster) -> list[Finding]:

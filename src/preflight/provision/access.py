@@ -6,12 +6,12 @@ node without a prompt and without trusting a host key on first use.
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 from preflight.checks import ssh as ssh_checks
 from preflight.config.inventory import Cluster, Node
 from preflight.provision import blocks
+from preflight.provision.nodeshell import text_sha256
 from preflight.provision.plan_types import Action
 
 
@@ -70,7 +70,7 @@ def client_config(cluster: Cluster, node: Node, facts: dict) -> list[Action]:
     before = ssh_checks.client_config(node, facts, cluster)[0]
     return [Action(node.name, "ssh-config", "create" if old is None else "update",
                    f"expected {before.expected}, found {before.found}", "managed block",
-                   {"path": path, "text": new, "sha256": _sha(old)})]
+                   {"path": path, "text": new, "sha256": text_sha256(old)})]
 
 
 def trust(node: Node, facts: dict, pubs: dict[str, str | None],
@@ -98,7 +98,3 @@ def trust(node: Node, facts: dict, pubs: dict[str, str | None],
                                                                  "authorized_keys")]
     return [Action(node.name, "trust", "update", "; ".join(why), "lines appended",
                    {"keys": keys, "hosts": hosts, "authorized_keys": files[0]})]
-
-
-def _sha(text: str | None) -> str:
-    return hashlib.sha256(text.encode()).hexdigest() if text is not None else "-"

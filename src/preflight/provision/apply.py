@@ -9,7 +9,6 @@ the kernel, the code. A failed step stops that node only; the others go on.
 
 from __future__ import annotations
 
-import hashlib
 import shlex
 import threading
 import time
@@ -20,7 +19,13 @@ from preflight.core.fanout import fan_out
 from preflight.launchers.base import Launcher, Session
 from preflight.provision import access, codesync
 from preflight.provision.envbuild import Archive
-from preflight.provision.nodeshell import NodeFailed, NodeShell, script_command
+from preflight.provision.nodeshell import (
+    NodeFailed,
+    NodeShell,
+    installer_path,
+    script_command,
+    text_sha256,
+)
 from preflight.provision.plan import Wanted
 from preflight.provision.plan_types import Action
 
@@ -179,7 +184,7 @@ class Applier:
     def _sshd_undo(shell: NodeShell, files: dict, written: list[str]) -> None:
         for path in reversed(written):
             change = files[path]
-            mine = hashlib.sha256(change["text"].encode()).hexdigest()
+            mine = text_sha256(change["text"])
             if change["old"] is None:
                 shell.run("remove", path, mine)
             else:
@@ -233,10 +238,9 @@ class Applier:
         sha = self.cluster.provision.installer.sha256
         node = shell.node
 
-        def held(source: str) -> str:
-            prefix = self.launcher.node(source).miniconda.rstrip("/")
-            return f"{prefix.rsplit('/', 1)[0] or '/'}/.preflight-installer-{sha}.sh"
-        self._fanned(shell, self.installers, held, self.cluster.installer,
+        self._fanned(shell, self.installers,
+                     lambda source: installer_path(self.launcher.node(source), sha),
+                     self.cluster.installer,
                      self.wanted.installer_size or 0, ("base-install", node.miniconda, sha),
                      "the installer", extra=node.command_timeout * 4)
         self._done(shell, action)

@@ -28,9 +28,9 @@ def render(pattern: str, settings: dict[str, str]) -> str:
            f"replaced\nHost {pattern}\n{body}{END}\n"
 
 
-def _span(lines: list[str]) -> tuple[int, int] | None:
-    begins = [i for i, line in enumerate(lines) if line.startswith(BEGIN)]
-    ends = [i for i, line in enumerate(lines) if line.startswith(END)]
+def _span(lines: list[str], begin: str = BEGIN, end: str = END) -> tuple[int, int] | None:
+    begins = [i for i, line in enumerate(lines) if line.startswith(begin)]
+    ends = [i for i, line in enumerate(lines) if line.startswith(end)]
     if not begins and not ends:
         return None
     if len(begins) != 1 or len(ends) != 1 or ends[0] < begins[0]:
@@ -39,10 +39,11 @@ def _span(lines: list[str]) -> tuple[int, int] | None:
     return begins[0], ends[0] + 1
 
 
-def remove(text: str) -> str:
-    """text without our block (exactly as it was before place())."""
+def remove(text: str, begin: str = BEGIN, end: str = END) -> str:
+    """text without our block (exactly as it was before place()); begin/end: the markers
+    of another managed block (provision/sshd.py's atop sshd_config)."""
     lines = text.splitlines(keepends=True)
-    span = _span(lines)
+    span = _span(lines, begin, end)
     if span is None:
         return text
     return "".join(lines[: span[0]] + lines[span[1]:])

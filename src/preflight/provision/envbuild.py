@@ -22,6 +22,7 @@ import rattler
 from preflight.config import lockfile
 from preflight.config.inventory import Cluster
 from preflight.core import channels
+from preflight.core.digest import sha256_file
 from preflight.core.errors import UserError
 from preflight.core.nodetext import one_line
 from preflight.provision import wheelhouse
@@ -162,14 +163,6 @@ def _pack(stage: Path, out: Path, compression: str) -> None:
         tar.stdout.close()
         if tar.wait() or packed.returncode:
             raise UserError(f"packing the env into {out} failed")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def node_packages(env_facts: dict) -> frozenset[Package]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shlex
 import socket
@@ -25,9 +26,24 @@ def script_command(verb: str, *args: str) -> str:
     return f"sh -c {shlex.quote(SCRIPT)} provision {verb} " + " ".join(map(shlex.quote, args))
 
 
+def text_sha256(text: str | None) -> str:
+    """What `put` and `remove` expect a file to hold: its text's sha256, or "-" for a file
+    that is not there."""
+    return hashlib.sha256(text.encode()).hexdigest() if text is not None else "-"
+
+
+def beside_prefix(node: Node) -> str:
+    """The folder that holds the Miniconda prefix: our lock and the held installer."""
+    return os.path.split(node.miniconda.rstrip("/"))[0] or "/"
+
+
 def lock_path(node: Node) -> str:
-    head, tail = os.path.split(node.miniconda.rstrip("/"))
-    return f"{head}/.{tail}.preflight-lock"
+    return f"{beside_prefix(node)}/.{os.path.basename(node.miniconda.rstrip('/'))}.preflight-lock"
+
+
+def installer_path(node: Node, sha256: str) -> str:
+    """Where base-install keeps the verified installer (provision_node.sh), for peers."""
+    return f"{beside_prefix(node)}/.preflight-installer-{sha256}.sh"
 
 
 class NodeShell:

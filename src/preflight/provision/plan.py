@@ -9,9 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from packaging.utils import canonicalize_name
-
-from preflight.checks import jupyter, miniconda, sync
+from preflight.checks import environment, jupyter, miniconda, sync
 from preflight.config.inventory import Cluster, Node
 from preflight.facts import contract
 from preflight.provision import access, sshd
@@ -118,18 +116,18 @@ def _env_problems(node: Node, facts: dict, solution: Solution) -> list[str]:
     problems = [f"record unreadable: {b['file'].rsplit('/', 1)[-1]}"
                 for b in found.get("conda_broken", [])][:SHOW]
     problems += _diff(have, want)
-    problems += _pip_diff(found, solution.pip.versions())
+    problems += _pip_diff(facts, solution.pip.versions())
     runtime = facts["runtime"]
     if not runtime.get("python") and not runtime.get("skipped"):
         problems.append(f"its python does not run: {_last_line(runtime.get('error', ''))}")
     return problems
 
 
-def _pip_diff(found: dict, locked: dict[str, str]) -> list[str]:
+def _pip_diff(facts: dict, locked: dict[str, str]) -> list[str]:
     """What pip installed against the pip lock: a locked dist missing or at another
     version, and any pip-installed dist the lock does not name."""
-    have = {canonicalize_name(d["name"]): d["version"] for d in found.get("pip", [])
-            if d["installer"] not in ("conda", None) and d["name"]}
+    have = {name: d["version"] for name, d in environment.pip_dists(facts).items()
+            if d["installer"] not in ("conda", None)}
     out = [f"{name} {version} (pip) missing" if name not in have else
            f"{name} (pip): {have[name]}, want {version}"
            for name, version in sorted(locked.items()) if have.get(name) != version]

@@ -13,7 +13,7 @@ from preflight.config.inventory import Cluster, Node
 from preflight.core.fanout import fan_out
 from preflight.launchers import registry
 from preflight.provision import CHANGES_PENDING, FAILED, NOTHING_TO_DO
-from preflight.provision.nodeshell import NodeFailed, NodeShell
+from preflight.provision.nodeshell import NodeFailed, NodeShell, beside_prefix
 
 
 def run(cluster: Cluster, nodes: list[Node], *, apply: bool, log) -> int:
@@ -27,8 +27,7 @@ def run(cluster: Cluster, nodes: list[Node], *, apply: bool, log) -> int:
                 try:
                     out = shell.run("prune", f"{node.miniconda}/envs", node.env_name,
                                     node.workspace, f"{node.miniconda}/pkgs/.preflight",
-                                    "no" if apply else "yes",
-                                    node.miniconda.rstrip("/").rsplit("/", 1)[0] or "/")
+                                    "no" if apply else "yes", beside_prefix(node))
                 finally:
                     shell.unlock()
                 found[node.name] = parse(out)

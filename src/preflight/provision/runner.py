@@ -13,6 +13,7 @@ from pathlib import Path
 
 from preflight import remote
 from preflight.config.inventory import Cluster, Node
+from preflight.core.digest import sha256_file
 from preflight.core.errors import UserError
 from preflight.facts import contract
 from preflight.launchers import hostkeys, registry
@@ -59,7 +60,7 @@ def _installer_size(cluster: Cluster) -> int | None:
     """The installer's size, after its sha256 matched cluster.yaml's (else refused)."""
     if cluster.installer is None:
         return None
-    digest = envbuild.sha256_file(cluster.installer)
+    digest = sha256_file(cluster.installer)
     if digest != cluster.provision.installer.sha256:
         raise UserError(f"{cluster.installer}: sha256 {digest} differs from "
                         f"provision.installer.sha256 {cluster.provision.installer.sha256} in "

@@ -18,11 +18,12 @@ turns a setting back on is named file:line and changed only with `harden_sshd: f
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import posixpath
 
 from preflight.checks import ssh as ssh_checks
 from preflight.config.inventory import Cluster, Node
+from preflight.provision import blocks
+from preflight.provision.nodeshell import text_sha256
 from preflight.provision.plan_types import Action
 
 DROPIN = "00-cluster-preflight.conf"
@@ -42,9 +43,12 @@ def plan(cluster: Cluster, node: Node, facts: dict) -> list[Action]:
     if main not in files:
         return [Action(node.name, "sshd", "error", f"{main} could not be read on the node")]
     wanted = {k.lower(): v for k, v in cluster.provision.sshd_settings.items()}
-    allowed = {k: cluster.ssh.sshd.get(k) or [v.lower()] for k, v in wanted.items()}
+    allowed = accepted(wanted, cluster.ssh.sshd)
     force = cluster.provision.harden_sshd == "force"
-    changes, matches = edits(files, wanted, allowed, force=force)
+    try:
+        changes, matches = edits(files, wanted, allowed, force=force)
+    except blocks.BlockDamaged as exc:
+        return [Action(node.name, "sshd", "error", f"{main}: {exc}; fix it by hand")]
     if not changes and not matches:
         return [Action(node.name, "sshd", "ok")]
     where = "; ".join(f"Match block at {m}" for m in matches)
@@ -55,7 +59,7 @@ def plan(cluster: Cluster, node: Node, facts: dict) -> list[Action]:
     why = ", ".join(f"{k} {v}" for k, v in before.items() if v not in allowed[k])
     why = f"found {why or 'the settings'}" + (f"; {where} rewritten" if matches else "")
     verb = "create" if all(p not in files for p in changes) else "update"
-    detail = {"files": {p: {"text": t, "sha256": _sha(files.get(p)), "old": files.get(p)}
+    detail = {"files": {p: {"text": t, "sha256": text_sha256(files.get(p)), "old": files.get(p)}
                         for p, t in changes.items()}}
     return [Action(node.name, "sshd", verb, why, ", ".join(sorted(changes)) + ", then "
                    "sshd -t and a reload", detail)]
@@ -65,7 +69,7 @@ def edits(files: dict[str, str], wanted: dict[str, str], allowed: dict[str, list
           *, force: bool) -> tuple[dict[str, str], list[str]]:
     """(path -> new text, Match lines that undo a setting as file:line). The first of:
     nothing, our drop-in, a block atop the main file, whose settings sshd then reads."""
-    allowed = {k: allowed.get(k) or [v.lower()] for k, v in wanted.items()}
+    allowed = accepted(wanted, allowed)
     matches, rewritten = _match_lines(files, allowed, wanted, force)
     current = {**files, **rewritten}
     if _wins(current, allowed):
@@ -78,12 +82,18 @@ def edits(files: dict[str, str], wanted: dict[str, str], allowed: dict[str, list
         if _wins(trial, allowed):
             return {**rewritten, dropin: body}, matches
     block = f"{BEGIN}\n{body}{END}\n"
-    text = _without_block(current.get(main, ""))
+    text = blocks.remove(current.get(main, ""), BEGIN, END)
     return {**rewritten, main: block + text}, matches
 
 
+def accepted(wanted: dict[str, str], checked: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Per wanted key, the values that count as hardened: what the sshd check accepts
+    (ssh.sshd), else the wanted value itself."""
+    return {k: checked.get(k) or [v.lower()] for k, v in wanted.items()}
+
+
 def _wins(files: dict[str, str], allowed: dict[str, list[str]]) -> bool:
-    return all(v not in ("",) and v in allowed[k] for k, v in _state(files, allowed).items())
+    return all(v in allowed[k] for k, v in _state(files, allowed).items())
 
 
 def _state(files: dict[str, str], keys) -> dict[str, str]:
@@ -109,36 +119,25 @@ def _dropin_path(main_text: str) -> str | None:
 
 def _match_lines(files: dict[str, str], allowed: dict[str, list[str]],
                  wanted: dict[str, str], force: bool) -> tuple[list[str], dict[str, str]]:
+    """Lines inside a Match block that set a key to a value not allowed, as file:line,
+    and (force) each file with those lines rewritten to the wanted value."""
     found, rewritten = [], {}
     for path, text in files.items():
         lines = text.splitlines(keepends=True)
-        in_match, changed = False, False
-        for number, raw in enumerate(lines, 1):
-            line = raw.split("#", 1)[0].strip()
-            key, _, value = line.replace("=", " ", 1).partition(" ")
-            key, value = key.lower(), value.strip().lower()
-            if key == "match":
-                in_match = value != "all"
-            elif in_match and key in allowed and value not in allowed[key]:
-                found.append(f"{path}:{number} ({raw.strip()})")
-                if force:
-                    indent = raw[: len(raw) - len(raw.lstrip())]
-                    lines[number - 1] = (f"{indent}{_keyword(key)} {wanted[key]}  # was: "
-                                         f"{raw.strip()} (cluster-preflight)\n")
-                    changed = True
+        changed = False
+        for number, key, value, in_match in ssh_checks.numbered_config_lines(text):
+            if not in_match or key not in allowed or value in allowed[key]:
+                continue
+            raw = lines[number - 1]
+            found.append(f"{path}:{number} ({raw.strip()})")
+            if force:
+                indent = raw[: len(raw) - len(raw.lstrip())]
+                lines[number - 1] = (f"{indent}{_keyword(key)} {wanted[key]}  # was: "
+                                     f"{raw.strip()} (cluster-preflight)\n")
+                changed = True
         if changed:
             rewritten[path] = "".join(lines)
     return found, rewritten
-
-
-def _without_block(text: str) -> str:
-    lines = text.splitlines(keepends=True)
-    if any(line.startswith(BEGIN) for line in lines):
-        start = next(i for i, line in enumerate(lines) if line.startswith(BEGIN))
-        end = next((i for i, line in enumerate(lines) if line.startswith(END)), None)
-        if end is not None and end > start:
-            return "".join(lines[:start] + lines[end + 1:])
-    return text
 
 
 KEYWORDS = {"passwordauthentication": "PasswordAuthentication",
@@ -150,7 +149,3 @@ KEYWORDS = {"passwordauthentication": "PasswordAuthentication",
 
 def _keyword(key: str) -> str:
     return KEYWORDS.get(key, key)
-
-
-def _sha(text: str | None) -> str:
-    return hashlib.sha256(text.encode()).hexdigest() if text is not None else "-"

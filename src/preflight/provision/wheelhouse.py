@@ -25,6 +25,7 @@ import rattler
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from preflight.config.inventory import Cluster
+from preflight.core.digest import sha256_file
 from preflight.core.errors import UserError
 from preflight.core.nodetext import one_line
 
@@ -140,7 +141,7 @@ def _lock_text(folder: Path) -> str:
     wheels = []
     for path in sorted(folder.glob("*.whl")):
         name, version, _, _ = parse_wheel_filename(path.name)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = sha256_file(path)  # a wheel can be hundreds of MB (torch)
         wheels.append(Wheel(canonicalize_name(name), str(version), path.name, digest))
     return "".join(w.line() + "\n" for w in sorted(wheels, key=lambda w: w.name))
 

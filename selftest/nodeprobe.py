@@ -25,7 +25,9 @@ def probe_in_node(cluster: Cluster, name: str, runtime: bool = True) -> dict:
     without the env Python's run, the seconds of its torch import)."""
     node = cluster.node(name)
     anchor = sim_cluster.load()["nodes"][name]["anchor"]
-    script = probe.probe_script(node, runtime=runtime, **probe.cluster_args(cluster, node))
+    logins = probe.login_plan(cluster, list(cluster.nodes))
+    script = probe.probe_script(node, runtime=runtime,
+                                **probe.cluster_args(cluster, node, logins))
     seconds, bound = probe.probe_bound(cluster, node)
     started = time.monotonic()
     done = in_node(anchor, "env", "-i", *LOGIN_ENV, "timeout", "-k", "2", str(int(seconds)),

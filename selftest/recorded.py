@@ -18,8 +18,15 @@ def healthy(name: str = "node-1") -> dict:
     return doc
 
 
-def fleet(names: list[str]) -> dict[str, dict]:
-    return {name: healthy(name) for name in names}
+def fleet(names: list[str], master: str | None = None) -> dict[str, dict]:
+    """Copies of the healthy node, each with the logins its probe would have made on the
+    default ring (master: the first name unless said), every one of them fine."""
+    from preflight.launchers.probe import ring_plan
+    plan = ring_plan(names, master or names[0])
+    docs = {name: healthy(name) for name in names}
+    for name, doc in docs.items():
+        doc["peer_logins"] = {"tried": dict.fromkeys(plan[name], "ok"), "seconds": 0.2}
+    return docs
 
 
 def set_path(doc: dict, path: str, value) -> dict:

@@ -3,6 +3,7 @@
 import pytest
 
 from preflight.checks import logins, ssh
+from preflight.launchers.probe import ring_plan
 from selftest.builders import node
 
 NAMES = [f"n{i}" for i in range(1, 7)]
@@ -11,7 +12,7 @@ NAMES = [f"n{i}" for i in range(1, 7)]
 @pytest.mark.parametrize("count", [2, 3, 16, 2000])
 def test_ring_plan_costs_about_two_logins_per_node(count):
     names = [f"n{i}" for i in range(count)]
-    edges = logins.plan(names, names[0])
+    edges = ring_plan(names, names[0])
     count_logins = sum(len(t) for t in edges.values())
     assert count_logins <= 2 * count
     assert all(len(targets) >= 1 for targets in edges.values())  # every node a source
@@ -20,12 +21,12 @@ def test_ring_plan_costs_about_two_logins_per_node(count):
 
 
 def test_full_plan_is_every_pair():
-    edges = logins.plan(NAMES, "n1", full=True)
+    edges = ring_plan(NAMES, "n1", full=True)
     assert sum(len(t) for t in edges.values()) == len(NAMES) * (len(NAMES) - 1)
 
 
 def result_with(failures: dict[tuple[str, str], str], full: bool = False) -> dict:
-    edges = logins.plan(NAMES, "n1", full=full)
+    edges = ring_plan(NAMES, "n1", full=full)
     return {s: {t: failures.get((s, t), "ok") for t in targets} for s, targets in edges.items()}
 
 
@@ -53,12 +54,12 @@ def test_one_bad_link_between_healthy_nodes_names_both_ends():
 
 
 def test_unreachable_nodes_are_not_checked_never_fine():
-    edges = logins.plan(NAMES[:3], "n1")
+    edges = ring_plan(NAMES[:3], "n1")
     result = logins.assemble(edges, dict.fromkeys(NAMES[:3], "down"), {}, {})
     assert logins.blame(result) == {}
     assert logins.logins(result) == 0
-    assert logins.unchecked(result, "n2") == ["n1 -> n2: n1 is unreachable",
-                                                  "n2 -> n3: n2 is unreachable"]
+    assert logins.unchecked(result)["n2"] == ["n1 -> n2: n1 is unreachable",
+                                              "n2 -> n3: n2 is unreachable"]
 
 
 def test_finding_says_which_way_the_login_failed():

@@ -62,8 +62,10 @@ SAME_RUNTIME = {"hostname-loopback", "hostname-loopback on the master", "hosts-w
 CATALOGUE = {
     "sshd-stop": Case(test=UNREACHABLE, words=["node-3 unreachable", "Connection refused"]),
     "sshd-freeze": Case(test=UNREACHABLE, words=["node-3 unreachable", "handshake"]),
-    "sshd-freeze mid-run": Case(test="test_ssh_node_to_node_without_prompt", after_facts=True,
-                                words=["ssh from node-1 into this node works"]),
+    # the node-to-node logins run inside the probe: after the facts, the master-port
+    # check is the run's last look at every node through the launcher
+    "sshd-freeze mid-run": Case(test="test_network_master_port_reachable", after_facts=True,
+                                words=["node-3: master port", "lost this node after its facts"]),
     "port-drop": Case(("22",), test=UNREACHABLE, words=["node-3 unreachable", "timed out"]),
     "link-down": Case(test=UNREACHABLE, words=["node-3 unreachable"]),
     "egress-drop": Case(("29500",), test="test_network_master_port_reachable",

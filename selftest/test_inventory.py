@@ -127,14 +127,14 @@ def test_dcgm_diag_reaches_the_probe_with_its_own_bound(tmp_path):
     """)
     cluster = inventory.load(path)
     node = cluster.node("n1")
-    assert facts.cluster_args(cluster, node)["dcgm"] == {"level": 1, "timeout": 90}
+    assert facts.cluster_args(cluster, node, None)["dcgm"] == {"level": 1, "timeout": 90}
     assert facts.probe_bound(cluster, node) == (150, "command_timeout + gpu_health.dcgm_timeout")
     off = inventory.load(write(tmp_path, """
         cluster: a
         gpu_health: {dcgm_diag: 1, groups: [pcie, xid]}
         nodes: [{name: n1}]
     """))
-    assert facts.cluster_args(off, off.node("n1"))["dcgm"] is None  # its group is left out
+    assert facts.cluster_args(off, off.node("n1"), None)["dcgm"] is None  # its group is left out
     assert facts.probe_bound(off, off.node("n1")) == (off.node("n1").command_timeout,
                                                       "command_timeout")
     message = error_of(write(tmp_path, "cluster: a\ngpu_health: {dcgm_diag: 5}\n"

@@ -40,7 +40,7 @@ def fake_node(tmp_path):
 
 def test_probe_reports_every_section(fake_node):
     found = run_probe(fake_node, runtime=False)
-    assert found["probe_version"] == 1
+    assert found["probe_version"] == 2
     assert found["probe_errors"] == {}
     assert found["miniconda"]["layout"]["conda-meta"]["exists"]
     assert not found["miniconda"]["layout"]["bin/conda"]["exists"]
@@ -151,3 +151,49 @@ def test_every_section_runs_without_an_error_with_every_option_on(fake_node):
     found = json.loads(done.stdout)
     assert found["probe_errors"] == {}
     assert {"kernels", "servers", "processes", "listening"} <= set(found["jupyter"])
+
+
+FAKE_SSH = """#!/bin/sh
+# a stand-in ssh client: the target is the argument before the command ("true")
+for a; do prev=$target; target=$a; done
+case "$prev" in
+  good*) exit 0 ;;
+  bad) echo "Host key verification failed." >&2; exit 255 ;;
+  *) sleep 30 ;;
+esac
+"""
+
+
+def test_peer_logins_run_beside_the_probe_and_answer_for_every_target(fake_node, tmp_path):
+    """Started before the first section, at most at_once at a time, collected last: each
+    target is "ok", ssh's own last line with its exit code, or the bound that cut it."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    (folder / "ssh").write_text(FAKE_SSH)
+    (folder / "ssh").chmod(0o755)
+    targets = ["good-1", "bad", "hangs", "good-2", "good-3"]
+    script = facts.probe_script(fake_node, runtime=False, peer_logins={
+        "targets": targets, "timeout": 1, "at_once": 2, "bound": 3})
+    done = subprocess.run(["sh", "-c", facts.probe_command(fake_node, script)],
+                          capture_output=True, text=True, timeout=60, check=True,
+                          env={"PATH": f"{folder}:/usr/bin:/bin", "HOME": str(tmp_path)})
+    found = json.loads(done.stdout)
+    assert found["probe_errors"] == {}
+    tried = found["peer_logins"]["tried"]
+    late = "no answer within 3 s (the probe's bound for logins)"
+    # "hangs" holds its batch of two: good-3, in the third batch, is never reached
+    assert tried == {"good-1": "ok", "bad": "exit 255: Host key verification failed.",
+                     "hangs": late, "good-2": "ok", "good-3": late}
+    assert 3 <= found["peer_logins"]["seconds"] < 10
+    assert found["probe_seconds"] < 10
+
+
+def test_a_node_without_an_ssh_client_says_so_for_every_target():
+    module = load_probe_module()
+    module.ARGS["peer_logins"] = {"targets": ["a", "b"], "timeout": 1, "at_once": 64,
+                                  "bound": 3}
+    module.which = lambda name, *extra: None
+    module.start_logins()
+    assert module.peer_logins() == {
+        "tried": dict.fromkeys(["a", "b"], "no ssh client on this node's PATH or in /usr/bin"),
+        "seconds": 0.0}

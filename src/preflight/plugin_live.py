@@ -1,5 +1,6 @@
 """The plugin's session fixtures for cluster-wide work that goes back to live nodes: the
-node-to-node logins, the master-port check, the collective and its pairwise rounds.
+master-port check, the collective and its pairwise rounds. (The node-to-node logins are
+made inside each node's probe: pytest_plugin's ssh_logins reads them from the facts.)
 
 Each runs once per test run whichever xdist worker asks first (live/once.py), through
 the run's launcher, over one set of nodes: the selected nodes the probe reached. Nodes
@@ -14,9 +15,8 @@ from pathlib import Path
 import pytest
 
 from preflight import runstate
-from preflight.checks import logins
 from preflight.config.inventory import Cluster
-from preflight.live import nccl, netcheck, once, sshmatrix
+from preflight.live import nccl, netcheck, once
 
 # The master-port check listens on the port the collective's rendezvous binds: on two
 # xdist workers they ran at once and the collective failed with EADDRINUSE.
@@ -47,23 +47,6 @@ def _once(config: pytest.Config, key: str, compute, shared: str | None = None) -
 
 def _launcher(config: pytest.Config):
     return config.stash[runstate.LAUNCHER]
-
-
-@pytest.fixture(scope="session")
-def ssh_logins(cluster: Cluster, pytestconfig: pytest.Config) -> dict:
-    """{"result": source -> {target: why}, "blame": node -> [...], "logins": count}."""
-    mode = cluster.ssh.node_to_node
-    if mode is False:
-        pytest.skip("ssh.node_to_node is false in cluster.yaml")
-    nodes = _nodes(pytestconfig)
-
-    def compute() -> dict:
-        edges = logins.plan([n.name for n in nodes], cluster.master.name, mode == "full")
-        result = sshmatrix.matrix(_launcher(pytestconfig), nodes, edges,
-                                  _unreachable(pytestconfig))
-        return {"result": result, "blame": logins.blame(result),
-                "logins": logins.logins(result)}
-    return _once(pytestconfig, "ssh-logins", compute)
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from preflight import chunks
+from preflight.checks import logins
 from preflight.checks.findings import CheckFailed, NotChecked, worst
 from preflight.config import envspec, inventory, lockfile, waivers
 from preflight.core import channels, progress
@@ -25,8 +26,8 @@ from preflight.core.nodetext import TEXT_MAX, clean
 from preflight.facts import contract
 from preflight.facts import store as facts_mod
 from preflight.facts.contract import SectionBroken
-from preflight.launchers import registry
-from preflight.plugin_live import collective, collective_pairs, master_port, ssh_logins  # noqa: F401 - fixtures
+from preflight.launchers import probe, registry
+from preflight.plugin_live import collective, collective_pairs, master_port  # noqa: F401 - fixtures
 from preflight.report import collector as report
 from preflight.runstate import CLUSTER, FACTS, LAUNCHER, LOCK, NODES, STATE, WORKERINPUT, RunState
 
@@ -230,6 +231,16 @@ def cluster(pytestconfig: pytest.Config) -> inventory.Cluster:
 def cluster_facts(pytestconfig: pytest.Config) -> dict[str, dict]:
     """Facts of every selected node, reachable or not (check `reach`)."""
     return pytestconfig.stash[FACTS]
+
+
+@pytest.fixture(scope="session")
+def ssh_logins(cluster: inventory.Cluster, cluster_facts, pytestconfig: pytest.Config) -> dict:
+    """The node-to-node logins each node's probe made (checks/logins.from_facts), over the
+    plan the launcher gave the probes: the selected nodes, in order."""
+    if cluster.ssh.node_to_node is False:
+        pytest.skip("ssh.node_to_node is false in cluster.yaml")
+    return logins.from_facts(probe.login_plan(cluster, pytestconfig.stash[NODES]),
+                             cluster_facts)
 
 
 @pytest.fixture(scope="session")

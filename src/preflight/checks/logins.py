@@ -1,9 +1,10 @@
-"""Node-to-node SSH logins, the pure part: which logins to try (plan), how one source's
-output reads, and whom a failed login blames. live/sshmatrix.py runs them.
+"""Node-to-node SSH logins, the pure part: how the logins each probe made read as one
+result, and whom a failed login blames.
 
-By default the launcher (the master) logs in to every node and each node to its ring
-neighbour: about 2N logins, so every node is tried as a source and, from two sides, as
-a target. `ssh.node_to_node: full` tries every pair (N x (N-1)) on small clusters.
+Each node's probe makes its own logins (its peer_logins section) while it gathers facts:
+by default the master logs in to every node and each node to its ring neighbour
+(launchers/probe.ring_plan), about 2N logins, so every node is tried as a source and,
+from two sides, as a target. `ssh.node_to_node: full` tries every pair on small clusters.
 """
 
 from __future__ import annotations
@@ -11,29 +12,43 @@ from __future__ import annotations
 NOT_CHECKED = "not checked"
 
 
-def plan(names: list[str], launcher: str, full: bool = False) -> dict[str, list[str]]:
-    """source -> the targets it logs in to.
+def from_facts(edges: dict[str, list[str]], cluster_facts: dict[str, dict]) -> dict:
+    """The run's logins as the probes made them: {"result": source -> {target: why},
+    "blame": node -> [(direction, peer, why)], "logins": how many were tried,
+    "unchecked": node -> logins from or to it that could not be tried, with why}.
 
-    >>> plan(["a", "b", "c", "d"], "a")
-    {'a': ['b', 'c', 'd'], 'b': ['c'], 'c': ['d'], 'd': ['a']}
+    >>> reached = {"ok": True, "reason": None}
+    >>> got = from_facts({"a": ["b"], "b": ["a"]},
+    ...                  {"a": {"reach": reached, "peer_logins": {"tried": {"b": "ok"}}},
+    ...                   "b": {"reach": reached, "broken": {"peer_logins": "is missing"}}})
+    >>> got["result"]
+    {'a': {'b': 'ok'}, 'b': {'a': "not checked: b's facts: section 'peer_logins' is missing"}}
     """
-    if full:
-        return {a: [b for b in names if b != a] for a in names}
-    out = {}
-    for at, name in enumerate(names):
-        ring = names[(at + 1) % len(names)]
-        out[name] = [n for n in names if n != name] if name == launcher else \
-            [ring] if ring != name else []
-    return out
+    unreachable = {name: f["reach"]["reason"] or "unreachable"
+                   for name, f in cluster_facts.items() if not f["reach"]["ok"]}
+    made, lost = {}, {}
+    for source in edges:
+        found = cluster_facts.get(source)
+        if found is None or source in unreachable:
+            continue
+        broken = (dict.get(found, "broken") or {}).get("peer_logins")
+        if broken:
+            lost[source] = f"{source}'s facts: section 'peer_logins' {broken}"
+        else:
+            made[source] = (dict.get(found, "peer_logins") or {}).get("tried") or {}
+    result = assemble(edges, unreachable, made, lost)
+    return {"result": result, "blame": blame(result), "logins": logins(result),
+            "unchecked": unchecked(result)}
 
 
 def assemble(edges: dict[str, list[str]], unreachable: dict[str, str],
-             outputs: dict[str, str | None], lost: dict[str, str]) -> dict[str, dict[str, str]]:
-    """source -> {target: "ok" | why | "not checked: why"}, from each source's output
-    (outputs: source -> stdout) or why it was lost since the probe (lost: source -> why).
+             made: dict[str, dict[str, str]], lost: dict[str, str]) -> dict[str, dict[str, str]]:
+    """source -> {target: "ok" | why | "not checked: why"}, from what each source's probe
+    said (made: source -> {target: why}) or why it said nothing (lost: source -> why).
+    A login to a node the controller could not reach is not checked either way: the
+    blame rules need both ends' facts.
 
-    >>> assemble({"a": ["b"], "b": ["a"]}, {"b": "unreachable: refused"},
-    ...          {"a": None}, {})
+    >>> assemble({"a": ["b"], "b": ["a"]}, {"b": "unreachable: refused"}, {"a": {}}, {})
     {'a': {'b': 'not checked: b is unreachable from the controller'}, \
 'b': {'a': 'not checked: b is unreachable'}}
     """
@@ -42,27 +57,19 @@ def assemble(edges: dict[str, list[str]], unreachable: dict[str, str],
         if source in unreachable:
             out[source] = dict.fromkeys(targets, f"{NOT_CHECKED}: {source} is unreachable")
             continue
-        tried = [t for t in targets if t not in unreachable]
-        if source in lost:
-            got = dict.fromkeys(tried, f"{NOT_CHECKED}: {source} {lost[source]}")
-        elif outputs.get(source) is not None:
-            said = _results(outputs[source])
-            got = {t: said.get(t, "no answer (timed out)") for t in tried}
-        else:
-            got = {}
-        out[source] = {t: got.get(t) or f"{NOT_CHECKED}: {t} is unreachable from the "
-                       "controller" for t in targets}
+        said = made.get(source)
+        row = {}
+        for target in targets:
+            if target in unreachable:
+                row[target] = f"{NOT_CHECKED}: {target} is unreachable from the controller"
+            elif source in lost:
+                row[target] = f"{NOT_CHECKED}: {lost[source]}"
+            elif said is None or target not in said:
+                row[target] = f"{NOT_CHECKED}: {source}'s probe did not try {target}"
+            else:
+                row[target] = said[target]
+        out[source] = row
     return out
-
-
-def _results(stdout: str) -> dict[str, str]:
-    got = {}
-    for line in stdout.splitlines():
-        parts = line.split(" ", 3)
-        if len(parts) >= 3 and parts[0] == "RESULT":
-            why = parts[3] if len(parts) > 3 else ""
-            got[parts[1]] = "ok" if parts[2] == "0" else f"exit {parts[2]}: {why}".strip()
-    return got
 
 
 def failed(why: str) -> bool:
@@ -107,11 +114,18 @@ def _suspects(source: str, target: str, into: list[str], out_of: list[str]) -> l
     return [source, target]
 
 
-def unchecked(result: dict[str, dict[str, str]], node: str) -> list[str]:
-    """Logins from or to node that could not be tried, with why."""
-    return [f"{s} -> {t}: {why.removeprefix(NOT_CHECKED + ': ')}"
-            for s, row in result.items() for t, why in row.items()
-            if node in (s, t) and why.startswith(NOT_CHECKED)]
+def unchecked(result: dict[str, dict[str, str]]) -> dict[str, list[str]]:
+    """node -> the logins from or to it that could not be tried, with why (one pass over
+    the run, not one per node: 2,000 nodes would make that 8 million steps)."""
+    out: dict[str, list[str]] = {}
+    for source, row in result.items():
+        for target, why in row.items():
+            if why.startswith(NOT_CHECKED):
+                line = f"{source} -> {target}: {why.removeprefix(NOT_CHECKED + ': ')}"
+                out.setdefault(source, []).append(line)
+                if target != source:
+                    out.setdefault(target, []).append(line)
+    return out
 
 
 def logins(result: dict[str, dict[str, str]]) -> int:

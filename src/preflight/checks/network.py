@@ -94,6 +94,10 @@ def selected(value: str, interfaces: dict[str, str]) -> tuple[list[str], str]:
         f"{n}{'' if exact else '*'}" for n in names)
 
 
+# what live/netcheck says of a worker it could no longer reach to try the connection
+LOST = "not tried: the controller lost this node after its facts"
+
+
 def master_port(node: Node, cluster: Cluster, reachability: dict) -> list[Finding]:
     address = reachability.get("address", f"{cluster.master.name}:{cluster.nccl.master_port}")
     if node.name == cluster.master.name:
@@ -105,5 +109,7 @@ def master_port(node: Node, cluster: Cluster, reachability: dict) -> list[Findin
         state = f"not tried: the master's listener failed ({reachability['master']})"
     if state in (None, "ok"):
         return []
-    return [Finding(node.name, "master port", f"TCP connect to {address}", state,
-                    "a firewall between this node and the master, or the wrong address")]
+    hint = "its sshd, its link or the node itself stopped answering during the run" \
+        if state.startswith(LOST) else \
+        "a firewall between this node and the master, or the wrong address"
+    return [Finding(node.name, "master port", f"TCP connect to {address}", state, hint)]

@@ -40,6 +40,7 @@ class Expect:
         off = {"ssh"} if not cluster.ssh.check else set()
         off |= {"jupyter"} if not cluster.jupyter.check else set()
         off |= {"sync"} if cluster.sync_source is None else set()
+        off |= {"peer_logins"} if cluster.ssh.node_to_node is False else set()
         return cls(frozenset(off))
 
 

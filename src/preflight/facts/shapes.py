@@ -274,6 +274,12 @@ class SyncFacts(TypedDict):
     truncated: NotRequired[bool]
 
 
+class PeerLoginsFacts(TypedDict):
+    # target node -> "ok" or why the login failed (ssh's last line, capped on the node)
+    tried: dict[Word, Annotated[str, StringConstraints(max_length=1024)]]
+    seconds: float
+
+
 class Identity(PathInfo):
     path: str
     kind: NotRequired[str | None]  # type: ignore[misc] - 'private' / 'not a private key'
@@ -415,6 +421,7 @@ SECTIONS: dict[str, type] = {
     "net": NetFacts,
     "sync": SyncFacts,
     "ssh": SshFacts,
+    "peer_logins": PeerLoginsFacts,
     "jupyter": JupyterFacts,
     "runtime": RuntimeFacts,
 }

@@ -21,7 +21,8 @@ class LocalLauncher(Launcher):
     name = "local (node-check)"
 
     def gather(self, nodes: list[Node], runtime: bool = True) -> dict[str, dict]:
-        return {n.name: self._probe(n, runtime) for n in nodes}
+        logins = probe.login_plan(self.cluster, nodes)
+        return {n.name: self._probe(n, runtime, logins) for n in nodes}
 
     def run(self, work: dict[str, Work], timeout: float, kill_after: int = 2,
             at_once: bool = False) -> dict[str, Result | str]:
@@ -40,9 +41,9 @@ class LocalLauncher(Launcher):
         here = dataclasses.replace(self.cluster, login=None)
         return drain_mod.act(here, results, drain=drain, resume=resume)
 
-    def _probe(self, node: Node, runtime: bool) -> dict:
+    def _probe(self, node: Node, runtime: bool, logins: dict[str, list[str]] | None) -> dict:
         script = probe.probe_script(node, runtime=runtime,
-                                    **probe.cluster_args(self.cluster, node))
+                                    **probe.cluster_args(self.cluster, node, logins))
         seconds, bound = probe.probe_bound(self.cluster, node)
         sent = time.time()
         done = run_here(probe.probe_command(node, script), "", seconds)

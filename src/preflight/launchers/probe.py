@@ -28,14 +28,10 @@ def probe_command(node: Node, script: str) -> str:
             f'echo "no working python3 on the node (tried {candidates})" >&2; exit 127')
 
 
-def probe_script(node: Node, *, runtime: bool = True, peers: list[str] = (),
-                 sync: dict | None = None, ssh: dict | None = None,
-                 jupyter: bool = False, dcgm: dict | None = None, verify: str = "size",
-                 master_port: int | None = None) -> str:
+def probe_script(node: Node, *, runtime: bool = True, **cluster_wide) -> str:
     """The probe with its arguments; runtime=False skips the env-Python run (torch import);
-    peers are the node names this node must resolve."""
-    args = probe_args(node, runtime=runtime, peers=peers, sync=sync, ssh=ssh, jupyter=jupyter,
-                      dcgm=dcgm, verify=verify, master_port=master_port)
+    cluster_wide: cluster_args()."""
+    args = probe_args(node, runtime=runtime, **cluster_wide)
     # JSON is not Python (null, true): decode it on the node rather than paste it as code.
     return f"ARGS = __import__('json').loads({json.dumps(args)!r})\n" + remote.probe_source()
 
@@ -43,24 +39,69 @@ def probe_script(node: Node, *, runtime: bool = True, peers: list[str] = (),
 def probe_args(node: Node, *, runtime: bool = True, peers: list[str] = (),
                sync: dict | None = None, ssh: dict | None = None,
                jupyter: bool = False, dcgm: dict | None = None, verify: str = "size",
-               master_port: int | None = None) -> dict:
-    """The probe's ARGS for one node (the Slurm launcher sends them in one bundle)."""
+               master_port: int | None = None, peer_logins: dict | None = None) -> dict:
+    """The probe's ARGS for one node (the Slurm launcher sends them in one bundle); peers
+    are the node names it must resolve, peer_logins the nodes it logs in to."""
     return {"miniconda": node.miniconda, "env_name": node.env_name, "peers": list(peers),
             "jupyter": jupyter, "dcgm": dcgm, "verify": verify, "master_port": master_port,
-            "sync": sync, "ssh": ssh,
+            "sync": sync, "ssh": ssh, "peer_logins": peer_logins,
             "env_prefix": node.env_prefix, "workspace": node.workspace,
             "runtime_script": remote.source("runtime.py") if runtime else None,
             "runtime_timeout": max(10.0, node.command_timeout * 0.75)}
 
 
-def cluster_args(cluster: Cluster, node: Node) -> dict:
+def cluster_args(cluster: Cluster, node: Node, logins: dict[str, list[str]] | None) -> dict:
     """The probe's arguments that come from cluster.yaml (all but runtime), one launcher
-    or another."""
+    or another; logins: login_plan() over the nodes probed together."""
     return {"peers": peers_of(cluster, node), "sync": sync_args(cluster, node),
             "ssh": ssh_args(cluster), "jupyter": cluster.jupyter.check,
             "dcgm": dcgm_args(cluster), "verify": cluster.spec.env.verify,
             "master_port": cluster.nccl.master_port if node.name == cluster.master.name
-            else None}
+            else None, "peer_logins": login_args(cluster, node, logins)}
+
+
+# How long one node-to-node login may take to connect, and how many a node starts at once
+# (only the master has more than one target on the ring).
+LOGIN_CONNECT_S = 5
+LOGINS_AT_ONCE = 64
+
+
+def login_plan(cluster: Cluster, nodes: list[Node]) -> dict[str, list[str]] | None:
+    """source -> the nodes it logs in to, over the nodes probed together; None when
+    cluster.yaml turns node-to-node logins off (`ssh.node_to_node: false`)."""
+    mode = cluster.ssh.node_to_node
+    if mode is False:
+        return None
+    return ring_plan([n.name for n in nodes], cluster.master.name, full=mode == "full")
+
+
+def ring_plan(names: list[str], launcher: str, full: bool = False) -> dict[str, list[str]]:
+    """source -> the targets it logs in to: the launcher (the master) to every node and
+    each node to its ring neighbour, about 2N logins, so every node is tried as a source
+    and, from two sides, as a target; `full` tries every pair (N x (N-1)).
+
+    >>> ring_plan(["a", "b", "c", "d"], "a")
+    {'a': ['b', 'c', 'd'], 'b': ['c'], 'c': ['d'], 'd': ['a']}
+    """
+    if full:
+        return {a: [b for b in names if b != a] for a in names}
+    out = {}
+    for at, name in enumerate(names):
+        ring = names[(at + 1) % len(names)]
+        out[name] = [n for n in names if n != name] if name == launcher else \
+            [ring] if ring != name else []
+    return out
+
+
+def login_args(cluster: Cluster, node: Node, plan: dict[str, list[str]] | None) -> dict | None:
+    """What the probe's peer_logins section needs: its targets, each login's connect
+    timeout, how many at once, and its bound (within the probe's own: a master with
+    thousands of targets must not cost its facts)."""
+    if plan is None:
+        return None
+    targets = plan.get(node.name, [])
+    return {"targets": targets, "timeout": LOGIN_CONNECT_S, "at_once": LOGINS_AT_ONCE,
+            "bound": round(max(LOGIN_CONNECT_S * 2, node.command_timeout * 0.6), 1)}
 
 
 def dcgm_args(cluster: Cluster) -> dict | None:

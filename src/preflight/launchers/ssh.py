@@ -17,7 +17,8 @@ class SshLauncher(Launcher):
     name = "ssh"
 
     def gather(self, nodes: list[Node], runtime: bool = True) -> dict[str, dict]:
-        return fan_out(nodes, lambda n: gather_node(self.cluster, n, runtime),
+        plan = probe.login_plan(self.cluster, nodes)
+        return fan_out(nodes, lambda n: gather_node(self.cluster, n, runtime, plan),
                        self.cluster.parallelism, label="facts")
 
     def after_run(self, results: list[dict], *, drain: bool, resume: bool) -> dict | None:
@@ -80,10 +81,13 @@ def run_over_ssh(cluster: Cluster, nodes: list[Node], work: dict[str, Work], tim
     return fan_out(nodes, one, len(nodes) if at_once else cluster.parallelism)
 
 
-def gather_node(cluster: Cluster, node: Node, runtime: bool = True) -> dict:
-    """The probe over one SSH session: its document plus `reach`."""
+def gather_node(cluster: Cluster, node: Node, runtime: bool = True,
+                logins: dict[str, list[str]] | None = None) -> dict:
+    """The probe over one SSH session: its document plus `reach`; logins: the run's
+    probe.login_plan()."""
     started = time.monotonic()
-    script = probe.probe_script(node, runtime=runtime, **probe.cluster_args(cluster, node))
+    script = probe.probe_script(node, runtime=runtime,
+                                **probe.cluster_args(cluster, node, logins))
     seconds, bound = probe.probe_bound(cluster, node)
 
     def run_probe(conn: transport.Connection) -> dict:

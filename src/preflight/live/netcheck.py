@@ -8,6 +8,7 @@ import shlex
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from preflight.checks import network
 from preflight.config.inventory import Cluster, Node
 from preflight.launchers.base import Launcher, Result
 from preflight.launchers.targets import resolve
@@ -67,7 +68,10 @@ def master_reachable(cluster: Cluster, launcher: Launcher, nodes: list[Node],
         done = listening.result()[master.name]
     if isinstance(done, str):
         return {"master": done}
-    results = {name: r if isinstance(r, str) else _verdict(r) for name, r in tried.items()}
+    # a worker the launcher lost since the probe (sshd frozen, link down) is named, not
+    # passed: this is the run's last look at every node after its facts
+    results = {name: f"{network.LOST}: {r}" if isinstance(r, str) else _verdict(r)
+               for name, r in tried.items()}
     return {"master": _bound(done), "address": f"{host}:{port}", **results}
 
 

@@ -1,4 +1,4 @@
-# Probe sections: SSH (client, keys, sshd) and the synced code tree.
+# Probe sections: SSH (client, keys, sshd), the node-to-node logins, the synced code tree.
 # Part of the one probe script (see __init__.probe_source); names from probe_base.
 
 
@@ -150,3 +150,58 @@ def sync():
         return {"target": target, "exists": False}
     hashes, truncated = tree_hashes(target, spec["exclude"], spec["max_files"])
     return {"target": target, "exists": True, "files": hashes, "truncated": truncated}
+
+
+# Node-to-node logins as launchers make them: key only, no prompt, strict host keys. They
+# start before the first section and are collected after the last, so they cost the
+# probe no time of its own and the controller no second command per node.
+LOGIN_TRY = ('( out=$(%s -o BatchMode=yes -o ConnectTimeout=%d -o StrictHostKeyChecking=yes '
+             '-o NumberOfPasswordPrompts=0 %s true 2>&1 </dev/null); rc=$?; '
+             'printf "RESULT %%s %%s %%s\\n" %s "$rc" "$(printf %%s "$out" | tail -n 1)" ) &')
+LOGINS = {}
+
+
+def quote(word):
+    return "'" + word.replace("'", "'\\''") + "'"
+
+
+def start_logins():
+    """Start the logins ARGS['peer_logins'] names, at most `at_once` at a time, in the
+    background (one sh); peer_logins() collects them."""
+    spec = ARGS.get("peer_logins")
+    if not spec or not spec["targets"]:
+        return
+    client = which("ssh")
+    if client is None:
+        LOGINS["missing"] = "no ssh client on this node's PATH or in /usr/bin"
+        return
+    parts, at_once = [], max(1, spec["at_once"])
+    for i, target in enumerate(spec["targets"]):
+        parts.append(LOGIN_TRY % (quote(client), spec["timeout"], quote(target), quote(target)))
+        if (i + 1) % at_once == 0:
+            parts.append("wait;")
+    LOGINS["begun"] = time.time()
+    LOGINS["child"] = spawn(["/bin/sh", "-c", " ".join(parts) + " wait"], spec["bound"])
+
+
+@section("peer_logins")
+def peer_logins():
+    spec = ARGS.get("peer_logins")
+    if not spec:
+        return None
+    if "missing" in LOGINS:
+        return {"tried": dict.fromkeys(spec["targets"], LOGINS["missing"]), "seconds": 0.0}
+    if "child" not in LOGINS:
+        return {"tried": {}, "seconds": 0.0}
+    done = finish(LOGINS.pop("child"))
+    said = {}
+    for line in done["stdout"].splitlines():
+        words = line.split(" ", 3)
+        if len(words) >= 3 and words[0] == "RESULT":
+            why = words[3][-300:] if len(words) > 3 else ""
+            said[words[1]] = "ok" if words[2] == "0" else ("exit %s: %s" % (words[2], why)).strip()
+    late = "no answer within %s s (the probe's bound for logins)" % spec["bound"] \
+        if done["rc"] == 124 else "no answer (the login shell ended: %s)" % (
+            done["stderr"].strip()[-200:] or "exit %s" % done["rc"])
+    return {"tried": {t: said.get(t, late) for t in spec["targets"]},
+            "seconds": round(time.time() - LOGINS["begun"], 3)}

@@ -14,7 +14,7 @@ import stat
 import sys
 import time
 
-PROBE_VERSION = 1
+PROBE_VERSION = 2  # 2: the peer_logins section
 ARGS = globals().get("ARGS", {})
 ERRORS = {}
 ESCAPES = {i: "\\u%04x" % i for i in range(32)}

@@ -2,12 +2,19 @@
 # Part of the one probe script (see __init__.probe_source).
 
 
+LAST = {"runtime": 1, "peer_logins": 2}
+
+
 def main():
     started = time.time()
     facts = {"probe_version": PROBE_VERSION, "section_seconds": {}}
-    # the env's own Python last: it is the slow one (import torch), and a hang there
-    # must not cost the sections after it
-    for name, gather in sorted(SECTIONS, key=lambda item: item[0] == "runtime"):
+    try:
+        start_logins()  # in the background; the peer_logins section collects them
+    except Exception as exc:
+        ERRORS["peer_logins"] = "%s: %s" % (type(exc).__name__, exc)
+    # the env's own Python next to last: it is the slow one (import torch), and a hang
+    # there must not cost the sections after it; the logins, started first, last
+    for name, gather in sorted(SECTIONS, key=lambda item: LAST.get(item[0], 0)):
         begun = time.time()
         facts[name] = gather()
         facts["section_seconds"][name] = round(time.time() - begun, 4)

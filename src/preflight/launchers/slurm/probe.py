@@ -66,9 +66,10 @@ def line_of(tag: str) -> re.Pattern:
 
 def bundle(cluster: Cluster, nodes: list[Node], runtime: bool) -> bytes:
     per_node = {}
+    logins = probe_spec.login_plan(cluster, nodes)
     for node in nodes:
         script = probe_spec.probe_args(node, runtime=False,
-                                       **probe_spec.cluster_args(cluster, node))
+                                       **probe_spec.cluster_args(cluster, node, logins))
         per_node[node.name] = {**script, "runtime": runtime}
     return json.dumps({"tag": TAG, "chunk": CHUNK, "probe": remote.probe_source(),
                        "runtime": remote.source("runtime.py"), "nodes": per_node}).encode()

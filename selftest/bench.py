@@ -77,7 +77,7 @@ def suite_run(count: int) -> dict:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
         done = subprocess.run(
-            [sys.executable, "-m", "pytest", "tests", "--rootdir", str(REPO), "-q", "-n", "2",
+            [sys.executable, "-m", "pytest", "tests", "--rootdir", str(REPO), "-q", "-n", "auto",
              "-m", "not nccl",
              "-p", "no:cacheprovider", f"--cluster={layout.RUN / 'cluster.yaml'}",
              f"--report-dir={tmp}"], cwd=REPO, capture_output=True, text=True)
@@ -96,7 +96,11 @@ def suite_run(count: int) -> dict:
             "ssh_handshakes_from_controller": handshakes["from_controller"],
             "ssh_handshakes_node_to_node": handshakes["from_peers"],
             "ssh_logins": logins, "ssh_logins_per_node": round(logins / count, 2),
-            "probe_seconds_max": max(f["probe_seconds"] for f in gathered.values())}
+            "reached": sum(f["reach"]["ok"] for f in gathered.values()),
+            "unreached": sorted({f["reach"]["reason"] for f in gathered.values()
+                                 if not f["reach"]["ok"]})[:3],
+            "probe_seconds_max": max((f.get("probe_seconds", 0) for f in gathered.values()),
+                                     default=0)}
 
 
 def gather_rate(count: int) -> dict:

@@ -23,8 +23,11 @@ def live_steps(count: int) -> dict:
     spec = inventory.load(layout.RUN / "cluster.yaml")
     # the bed's nodes share 2 cores: 64 torch imports at once need more than the demo's
     # 20-s rendezvous window
+    # (at 64 nodes with the demo's 30-s collective timeout, gloo's full-mesh connect timed
+    # out on 9 ranks: 2026-12-06)
     spec = spec.with_blocks(nccl=spec.nccl.model_copy(update={
         "rdzv_timeout": max(spec.nccl.rdzv_timeout, 4 * count),
+        "collective_timeout": max(spec.nccl.collective_timeout, 4 * count),
         "deadline": max(spec.nccl.deadline, 10 * count)}))
     nodes, launcher = list(spec.nodes), registry.create(spec)
 
@@ -41,6 +44,7 @@ def live_steps(count: int) -> dict:
                                       if k not in ("address",))},
             "collective": {"seconds": ring_s, "controller_cpu_s": ring_cpu, "ok": ring["ok"],
                            "rdzv_timeout_s": spec.nccl.rdzv_timeout,
+                           "collective_timeout_s": spec.nccl.collective_timeout,
                            "busbw_gbps": last.get("busbw_gbps"), "bytes": last.get("bytes"),
                            "failed": {n: v.get("reason") for n, v in ring["nodes"].items()
                                       if v.get("reason")}}}

@@ -165,7 +165,7 @@ esac
 
 
 def test_peer_logins_run_beside_the_probe_and_answer_for_every_target(fake_node, tmp_path):
-    """Started before the first section, at most at_once at a time, collected last: each
+    """Started before the first section, at most at_once in flight, collected last: each
     target is "ok", ssh's own last line with its exit code, or the bound that cut it."""
     folder = tmp_path / "bin"
     folder.mkdir()
@@ -180,10 +180,11 @@ def test_peer_logins_run_beside_the_probe_and_answer_for_every_target(fake_node,
     found = json.loads(done.stdout)
     assert found["probe_errors"] == {}
     tried = found["peer_logins"]["tried"]
-    late = "no answer within 3 s (the probe's bound for logins)"
-    # "hangs" holds its batch of two: good-3, in the third batch, is never reached
+    # "hangs" holds one of the two slots; the rest go through the other. A login the
+    # bound cut is not a failed one: no blame without an answer
+    late = "not checked: no answer within the probe's 3 s for logins"
     assert tried == {"good-1": "ok", "bad": "exit 255: Host key verification failed.",
-                     "hangs": late, "good-2": "ok", "good-3": late}
+                     "hangs": late, "good-2": "ok", "good-3": "ok"}
     assert 3 <= found["peer_logins"]["seconds"] < 10
     assert found["probe_seconds"] < 10
 
@@ -197,3 +198,18 @@ def test_a_node_without_an_ssh_client_says_so_for_every_target():
     assert module.peer_logins() == {
         "tried": dict.fromkeys(["a", "b"], "no ssh client on this node's PATH or in /usr/bin"),
         "seconds": 0.0}
+
+
+def test_a_section_keeps_within_the_probes_own_bound():
+    """The env's Python (and the logins) get what they ask for, or what is left of the
+    controller's deadline for the whole probe less a margin: a slow node returns its
+    facts with that section timed out, instead of no facts at all."""
+    import time
+    module = load_probe_module()
+    assert module.time_left(90) == 90  # no bound given: as asked
+    module.ARGS["probe_bound"] = 30
+    module.STARTED = time.time() - 20
+    assert 4.5 < module.time_left(90) <= 5  # 30 - 20 - the 5-s margin
+    assert module.time_left(3) == 3
+    module.STARTED = time.time() - 100
+    assert module.time_left(90) == 1.0

@@ -16,6 +16,8 @@ import time
 
 PROBE_VERSION = 2  # 2: the peer_logins section
 ARGS = globals().get("ARGS", {})
+STARTED = time.time()
+MARGIN_S = 5  # of the probe's bound, kept for writing the document and its transfer
 ERRORS = {}
 ESCAPES = {i: "\\u%04x" % i for i in range(32)}
 ESCAPES.update({ord('"'): '\\"', ord("\\"): "\\\\", ord("\n"): "\\n", ord("\t"): "\\t"})
@@ -144,6 +146,15 @@ def run_deferred():
             func()
         except Exception as exc:
             ERRORS[name] = "%s: %s" % (type(exc).__name__, exc)
+
+
+def time_left(wanted):
+    """wanted seconds, or fewer where the probe's own bound (the controller's deadline for
+    the whole probe) would come first: a slow section must leave the probe its facts."""
+    bound = ARGS.get("probe_bound")
+    if bound is None:
+        return wanted
+    return max(1.0, min(wanted, bound - MARGIN_S - (time.time() - STARTED)))
 
 
 def _kill_group(pid):

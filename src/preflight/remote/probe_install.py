@@ -465,7 +465,7 @@ def runtime():
     python = os.path.join(ARGS["env_prefix"], "bin", "python")
     if not os.path.exists(python):
         return {"ok": False, "error": "%s does not exist" % python}
-    child = spawn([python, "-c", ARGS["runtime_script"]], ARGS["runtime_timeout"])
+    child = spawn([python, "-c", ARGS["runtime_script"]], time_left(ARGS["runtime_timeout"]))
     run_deferred()
     done = finish(child)
     if done["rc"] != 0:

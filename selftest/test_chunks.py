@@ -102,3 +102,16 @@ def test_k_and_lf_select_nodes_inside_a_chunk(tmp_path):
     _, rerun, _ = _run(tmp_path, facts, *cache, "--lf")
     assert set(rerun) == bad, set(rerun) ^ bad
     assert "[node-[" not in (tmp_path / "cache" / "v" / "cache" / "lastfailed").read_text()
+
+
+def test_n_auto_means_one_process_where_checks_run_in_chunks(tmp_path):
+    """`nox -s check` passes `-n auto`: from --chunk-from nodes that starts no xdist
+    workers (each would load every node's facts), below it the workers start as before;
+    the results are the same either way. An explicit `-n 2` is obeyed (the test above)."""
+    facts = _facts(tmp_path)
+    chunked, results, _ = _run(tmp_path, facts, "-p", "no:cacheprovider", "-n", "auto")
+    below, below_results, _ = _run(tmp_path, facts, "-p", "no:cacheprovider", "-n", "auto",
+                                   chunk_from=10_000)
+    assert "bringing up nodes" not in chunked.stdout  # xdist's line when workers start
+    assert "bringing up nodes" in below.stdout
+    _same(below_results, results)

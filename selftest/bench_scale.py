@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 
 from simcluster import cluster, layout
 
@@ -17,10 +18,11 @@ from preflight.live import nccl, netcheck
 from selftest import bench
 
 
-def live_steps(count: int) -> dict:
-    """The master-port check and the collective over every node of the bed, with the
-    controller's CPU for each (this process: the launcher's threads run here)."""
-    spec = inventory.load(layout.RUN / "cluster.yaml")
+def live_steps(count: int, path: Path | None = None) -> dict:
+    """The master-port check and the collective over every node of the bed (path: its
+    cluster.yaml, the SSH one unless said), with the controller's CPU for each (this
+    process: the SSH launcher's threads run here; Slurm's srun on the login node)."""
+    spec = inventory.load(path or layout.RUN / "cluster.yaml")
     # the bed's nodes share 2 cores: 64 torch imports at once need more than the demo's
     # 20-s rendezvous window
     # (at 64 nodes with the demo's 30-s collective timeout, gloo's full-mesh connect timed
@@ -29,16 +31,22 @@ def live_steps(count: int) -> dict:
         "rdzv_timeout": max(spec.nccl.rdzv_timeout, 4 * count),
         "collective_timeout": max(spec.nccl.collective_timeout, 4 * count),
         "deadline": max(spec.nccl.deadline, 10 * count)}))
-    nodes, launcher = list(spec.nodes), registry.create(spec)
+    nodes = list(spec.nodes)
 
     def timed(work):
         wall, cpu = time.monotonic(), time.process_time()
         out = work()
         return out, round(time.monotonic() - wall, 2), round(time.process_time() - cpu, 2)
-    port, port_s, port_cpu = timed(lambda: netcheck.master_reachable(spec, launcher, nodes))
-    ring, ring_s, ring_cpu = timed(lambda: nccl.run(spec, launcher, nccl.plan_all(spec, nodes)))
+    with registry.create(spec) as launcher:
+        # a Slurm launcher takes its job with the facts and holds it for both steps
+        # (without one it runs them over SSH, as its label then says)
+        launcher.gather(nodes, runtime=False)
+        port, port_s, port_cpu = timed(lambda: netcheck.master_reachable(spec, launcher,
+                                                                         nodes))
+        ring, ring_s, ring_cpu = timed(lambda: nccl.run(spec, launcher,
+                                                        nccl.plan_all(spec, nodes)))
     last = ring["sweep"][-1] if ring.get("sweep") else {}
-    return {"nodes": count,
+    return {"nodes": count, "launcher": ring.get("launcher"),
             "master_port": {"seconds": port_s, "controller_cpu_s": port_cpu,
                             "ok": sum(v == "ok" for k, v in port.items()
                                       if k not in ("address",))},

@@ -24,6 +24,9 @@ from preflight.launchers import registry
 from preflight.live import nccl
 
 OUT = Path(__file__).resolve().parent.parent / "reports" / "bench"
+# the collective as a step, up to this many nodes: at 64, 64 torch processes on 2 cores
+# took 429 s over SSH (bench_scale), most of it not the launcher's
+LIVE_UP_TO = 32
 
 
 def _cpu() -> float:
@@ -70,6 +73,10 @@ def measure(counts=(8, 32, 64)) -> list[dict]:
             if count == counts[0]:
                 row["collective"] = {"ssh": to_collective(layout.RUN / "cluster.yaml"),
                                      "slurm": to_collective(layout.RUN / "cluster-slurm.yaml")}
+            if count <= LIVE_UP_TO:  # the master-port check and the collective as steps
+                from selftest import bench_scale
+                row["live_steps"] = bench_scale.live_steps(
+                    count, layout.RUN / "cluster-slurm.yaml")
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
     finally:

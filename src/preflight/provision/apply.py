@@ -171,8 +171,11 @@ class Applier:
         except NodeFailed as exc:
             self._sshd_undo(shell, files, written)
             raise NodeFailed(f"sshd: {exc}; its files were put back") from None
-        shell.run("sshd-reload")
-        why = self._fresh_login(shell.node)
+        try:  # the reload returns once sshd listens with the new configuration
+            shell.run("sshd-reload")
+            why = self._fresh_login(shell.node)
+        except NodeFailed as exc:
+            why = str(exc)
         if why:
             self._sshd_undo(shell, files, written)
             shell.run("sshd-reload")

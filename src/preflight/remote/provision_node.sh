@@ -167,12 +167,26 @@ sshd_test() {  # sshd_test: the config sshd would read now is valid
   "$sshd" -t -f /etc/ssh/sshd_config >&2 || die "sshd -t rejects the new configuration"
 }
 
+listeners() {  # listeners PID: the socket inodes PID holds (sshd's listener: its ports)
+  ls -l /proc/"$1"/fd 2>/dev/null | sed -n 's/.*socket:\[\([0-9]*\)\].*/\1/p' | sort | tr '\n' ' '
+}
+
 sshd_reload() {  # sshd_reload: SIGHUP the listener (open sessions stay), never a restart
   sshd=$(command -v sshd || echo /usr/sbin/sshd)
   pidfile=$("$sshd" -T -C user=root,host=localhost,addr=127.0.0.1 2>/dev/null | awk '$1=="pidfile"{print $2}')
   pid=$(cat "${pidfile:-/run/sshd.pid}" 2>/dev/null || true)
   if [ -n "$pid" ] && [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = sshd ]; then
-    kill -HUP "$pid"; return 0
+    # sshd re-executes itself on SIGHUP and binds new sockets: until it has, a new
+    # connection still meets the old configuration (and a login test would pass on it)
+    before=$(listeners "$pid")
+    kill -HUP "$pid"
+    tries=0
+    while [ $tries -lt 100 ]; do
+      now=$(listeners "$pid")
+      if [ -n "$now" ] && [ "$now" != "$before" ]; then return 0; fi
+      sleep 0.1; tries=$((tries + 1))
+    done
+    die "sshd (pid $pid) did not bind new listeners within 10 s of its SIGHUP"
   fi
   if [ -d /run/systemd/system ]; then
     systemctl reload ssh 2>/dev/null || systemctl reload sshd || die "systemctl reload of sshd failed"

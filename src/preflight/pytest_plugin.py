@@ -95,14 +95,14 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     return 0 if count >= config.getoption("chunk_from") else None
 
 
+EARLY = pytest.StashKey[inventory.Cluster]()  # cluster.yaml as the xdist hook read it
+
+
 def _load(config: pytest.Config, path: Path) -> inventory.Cluster:
     """cluster.yaml, parsed once per process (the xdist hook may have read it already)."""
     if EARLY not in config.stash:
         config.stash[EARLY] = inventory.load(path)
     return config.stash[EARLY]
-
-
-EARLY = pytest.StashKey[inventory.Cluster]()
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -49,7 +49,7 @@ def probe_args(node: Node, *, runtime: bool = True, peers: list[str] = (),
             "runtime_script": remote.source("runtime.py") if runtime else None,
             "runtime_timeout": max(10.0, node.command_timeout * 0.75),
             # the controller's deadline for the whole probe: its sections keep within it
-            "probe_bound": node.command_timeout + (dcgm or {}).get("timeout", 0)}
+            "probe_bound": bound_with(node, dcgm)[0]}
 
 
 def cluster_args(cluster: Cluster, node: Node, logins: dict[str, list[str]] | None) -> dict:
@@ -59,7 +59,7 @@ def cluster_args(cluster: Cluster, node: Node, logins: dict[str, list[str]] | No
             "ssh": ssh_args(cluster), "jupyter": cluster.jupyter.check,
             "dcgm": dcgm_args(cluster), "verify": cluster.spec.env.verify,
             "master_port": cluster.nccl.master_port if node.name == cluster.master.name
-            else None, "peer_logins": login_args(cluster, node, logins)}
+            else None, "peer_logins": login_args(node, logins)}
 
 
 # How long one node-to-node login may take to connect, and how many a node has in flight
@@ -96,7 +96,7 @@ def ring_plan(names: list[str], launcher: str, full: bool = False) -> dict[str, 
     return out
 
 
-def login_args(cluster: Cluster, node: Node, plan: dict[str, list[str]] | None) -> dict | None:
+def login_args(node: Node, plan: dict[str, list[str]] | None) -> dict | None:
     """What the probe's peer_logins section needs: its targets, each login's connect
     timeout, how many in flight, and its bound: the probe's own, less its margin (on the
     2-core test bed 64 torch imports and the master's 63 logins share the CPU, and the
@@ -118,7 +118,11 @@ def dcgm_args(cluster: Cluster) -> dict | None:
 def probe_bound(cluster: Cluster, node: Node) -> tuple[float, str]:
     """The probe's bound in seconds and what sets it: the node's command_timeout, plus
     DCGM's own when it runs."""
-    dcgm = dcgm_args(cluster)
+    return bound_with(node, dcgm_args(cluster))
+
+
+def bound_with(node: Node, dcgm: dict | None) -> tuple[float, str]:
+    """probe_bound() from the probe's own dcgm argument (dcgm_args())."""
     if dcgm is None:
         return node.command_timeout, "command_timeout"
     return node.command_timeout + dcgm["timeout"], "command_timeout + gpu_health.dcgm_timeout"
